@@ -1,0 +1,193 @@
+"""objectives.py: the ELBO and log-likelihood against a model with an exact log p(x)."""
+
+import math
+
+import pytest
+import torch
+
+import vaebook as vb
+
+
+def _ppca(d=6, k=2, c=0.2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(d, k, generator=g, dtype=torch.float64)
+    b = torch.randn(d, generator=g, dtype=torch.float64)
+    return vb.LinearGaussian(W, b, c)
+
+
+def _data(model, n=8, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, model.z_dim, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        return model.decode(z) + math.sqrt(model.c) * torch.randn(n, model.W.shape[0], generator=g, dtype=torch.float64)
+
+
+def test_reconstruction_error_is_the_summed_squared_error():
+    x = torch.tensor([[0.0, 1.0], [0.5, 0.5]])
+    x_hat = torch.tensor([[0.5, 1.0], [0.0, 1.0]])
+    torch.testing.assert_close(vb.reconstruction_error(x, x_hat), torch.tensor([0.25, 0.5]))
+
+
+def test_elbo_terms_add_up_and_match_torch_distributions():
+    g = torch.Generator().manual_seed(0)
+    x = torch.bernoulli(torch.full((4, 1, 2, 2), 0.5), generator=g)
+    logits = torch.randn(4, 1, 2, 2, generator=g)
+    mu, logvar = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    out = vb.elbo(x, logits, mu, logvar)
+    torch.testing.assert_close(out.elbo, out.recon - out.kl)
+    bern = torch.distributions.Independent(torch.distributions.Bernoulli(logits=logits), 3)
+    torch.testing.assert_close(out.recon, bern.log_prob(x))
+    q = torch.distributions.Independent(torch.distributions.Normal(mu, torch.exp(0.5 * logvar)), 1)
+    p = torch.distributions.Independent(torch.distributions.Normal(torch.zeros(3), 1.0), 1)
+    torch.testing.assert_close(out.kl, torch.distributions.kl_divergence(q, p))
+
+
+def test_elbo_is_below_exact_log_px_on_a_linear_gaussian_model():
+    model = _ppca()
+    model.mu_shift, model.logvar_shift = 0.3, 0.5  # a deliberately imperfect q
+    x = _data(model)
+    with torch.no_grad():
+        exact = model.log_prob(x)
+        eps = torch.randn(20_000, *x.shape[:1], 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+        # the expected ELBO, averaged over many reparameterized samples
+        elbo = torch.stack([vb.model_elbo(model, x, eps=e).elbo for e in eps[:2000]]).mean(0)
+    assert (elbo < exact).all()
+    gap = exact - elbo
+    assert (gap > 0.05).all()  # strictly below: q is not the posterior
+
+
+def test_elbo_gap_is_the_kl_to_the_true_posterior():
+    """log p(x) - ELBO = KL(q || p(z|x)), computed with torch.distributions on the exact posterior."""
+    model = _ppca()
+    model.mu_shift, model.logvar_shift = 0.2, -0.3
+    x = _data(model, n=4)
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        q = torch.distributions.MultivariateNormal(mu, covariance_matrix=torch.diag_embed(logvar.exp()))
+        pm, pc = model.posterior(x)
+        post = torch.distributions.MultivariateNormal(pm, covariance_matrix=pc)
+        kl_post = torch.distributions.kl_divergence(q, post)
+        # The ELBO in closed form for this model (the expectation taken exactly)
+        elbo_exact = torch.stack([vb.ppca_elbo(model, x[i:i + 1], mu[i:i + 1], torch.diag(logvar[i].exp())) for i in range(4)]).flatten()
+    torch.testing.assert_close(model.log_prob(x) - elbo_exact, kl_post)
+
+
+def test_log_likelihood_approaches_exact_log_px_as_k_grows():
+    model = _ppca()
+    model.mu_shift, model.logvar_shift = 0.2, 0.3  # q is close to, but not, the posterior
+    x = _data(model, n=16)
+    exact = model.log_prob(x).detach()
+    errors = []
+    for k in (1, 10, 100, 10_000, 100_000):
+        est = vb.log_likelihood(model, x, k=k, generator=torch.Generator().manual_seed(3), batch_size=10_000)
+        errors.append((exact - est).abs().mean().item())
+    assert errors == sorted(errors, reverse=True)
+    assert errors[0] > 1.0 and errors[-1] < 0.01
+
+
+def test_log_likelihood_with_k1_equals_single_sample_elbo_for_the_same_eps():
+    torch.manual_seed(0)
+    vae = vb.VAE(z_dim=3, hidden=(16,))
+    x = torch.bernoulli(torch.rand(5, 784))
+    eps = torch.randn(1, 5, 3)
+    ll = vb.log_likelihood(vae, x, k=1, eps=eps)
+    with torch.no_grad():
+        e = vb.model_elbo(vae, x, eps=eps[0], analytic_kl=False)
+    torch.testing.assert_close(ll, e.elbo)
+
+
+def test_prior_proposal_is_the_naive_estimate():
+    """With the prior as proposal the weights are p(x|z): the estimate is log mean p(x|z_i)."""
+    torch.manual_seed(0)
+    vae = vb.VAE(z_dim=2, hidden=(8,))
+    x = torch.bernoulli(torch.rand(3, 784))
+    eps = torch.randn(50, 3, 2)
+    ll = vb.log_likelihood(vae, x, k=50, eps=eps, proposal="prior")
+    with torch.no_grad():
+        lpx = vb.bernoulli_log_prob(x.view(3, 1, 28, 28), vae.decode(eps))  # (50, 3)
+    torch.testing.assert_close(ll, vb.log_mean_exp(lpx, 0))
+
+
+def test_grid_posterior_matches_exact_log_px_and_normalises():
+    model = _ppca(d=4, k=2, c=0.5)
+    x = _data(model, n=3)
+    grid = vb.grid_posterior(model, x, lim=6.0, n=301)
+    torch.testing.assert_close(grid.log_px, model.log_prob(x).detach(), atol=1e-4, rtol=0)
+    delta = (grid.z1[1] - grid.z1[0]).item()
+    mass = grid.log_posterior.exp().sum(dim=(1, 2)) * delta**2
+    torch.testing.assert_close(mass, torch.ones(3, dtype=mass.dtype), atol=1e-6, rtol=0)
+
+
+def test_ppca_em_increases_the_elbo_and_reaches_the_ml_solution():
+    true = _ppca(d=5, k=2, c=0.1, seed=4)
+    x = _data(true, n=500, seed=5)
+    g = torch.Generator().manual_seed(6)
+    model = vb.LinearGaussian(torch.randn(5, 2, generator=g, dtype=torch.float64), torch.zeros(5, dtype=torch.float64), 1.0)
+    previous = -math.inf
+    for _ in range(300):
+        with torch.no_grad():
+            log_px = model.log_prob(x).sum()
+        elbo_e, elbo_m = vb.ppca_em_step(model, x)
+        # E-step: the bound touches log p(x); M-step: it never decreases
+        torch.testing.assert_close(elbo_e, log_px)
+        assert elbo_m >= elbo_e - 1e-8
+        assert elbo_e >= previous - 1e-8
+        previous = elbo_m
+    # Tipping & Bishop's closed-form ML solution: c = mean of the discarded eigenvalues,
+    # W W^T = U (L - c I) U^T on the top-k eigenvectors of the sample covariance.
+    S = torch.cov(x.T, correction=0)
+    evals, evecs = torch.linalg.eigh(S)
+    c_ml = evals[:-2].mean()
+    WWt_ml = evecs[:, -2:] @ torch.diag(evals[-2:] - c_ml) @ evecs[:, -2:].T
+    assert abs(model.c - c_ml.item()) < 1e-4
+    torch.testing.assert_close(model.W @ model.W.T, WWt_ml, atol=1e-3, rtol=1e-3)
+
+
+def test_ppca_e_step_elbo_equals_log_px():
+    model = _ppca()
+    x = _data(model, n=10)
+    with torch.no_grad():
+        m, S = model.posterior(x)
+        torch.testing.assert_close(vb.ppca_elbo(model, x, m, S), model.log_prob(x))
+
+
+def test_gradient_estimators_are_unbiased_for_a_quadratic():
+    """f(z) = sum (z - a)^2 has E_q f = sum (mu - a)^2 + sigma^2: gradients 2(mu - a) and sigma^2."""
+    a = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
+    mu = torch.tensor([0.0, 0.3, 1.0], dtype=torch.float64)
+    logvar = torch.tensor([0.0, -1.0, 0.5], dtype=torch.float64)
+    f = lambda z: (z - a).pow(2).sum(-1)  # noqa: E731
+    exact_mu, exact_logvar = 2 * (mu - a), logvar.exp()
+    eps = torch.randn(400_000, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    sf_mu, sf_lv = vb.score_function_gradient(f, mu, logvar, eps)
+    rp_mu, rp_lv = vb.reparameterized_gradient(f, mu, logvar, eps)
+    torch.testing.assert_close(rp_mu, exact_mu, atol=0.01, rtol=0)
+    torch.testing.assert_close(rp_lv, exact_logvar, atol=0.01, rtol=0)
+    torch.testing.assert_close(sf_mu, exact_mu, atol=0.05, rtol=0)
+    torch.testing.assert_close(sf_lv, exact_logvar, atol=0.05, rtol=0)
+
+
+def test_training_loss_dispatches_and_rejects_unknown_models():
+    torch.manual_seed(0)
+    ae = vb.Autoencoder(z_dim=2, hidden=(8,))
+    x = torch.rand(4, 1, 28, 28)
+    out = vb.training_loss(ae, x, x)
+    torch.testing.assert_close(out.loss, vb.reconstruction_error(x, ae(x)).mean())
+    with pytest.raises(TypeError, match="no default loss for Linear; pass loss="):
+        vb.training_loss(torch.nn.Linear(2, 2), x, x)
+
+
+def test_objective_bad_input():
+    with pytest.raises(ValueError, match="x and x_hat must have the same shape"):
+        vb.reconstruction_error(torch.zeros(2, 3), torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="likelihood must be 'bernoulli' or 'gaussian', got 'laplace'"):
+        vb.log_px_given_z(torch.zeros(2, 3), torch.zeros(2, 3), likelihood="laplace")
+    vae = vb.VAE(z_dim=2, hidden=(8,))
+    with pytest.raises(ValueError, match="k must be a positive int"):
+        vb.log_likelihood(vae, torch.zeros(2, 784), k=0)
+    with pytest.raises(ValueError, match=r"eps must have shape \(k, b, z_dim\)"):
+        vb.log_likelihood(vae, torch.zeros(2, 784), k=3, eps=torch.zeros(3, 2, 5))
+    with pytest.raises(ValueError, match="grid quadrature needs a 2-D latent space, the model has z_dim=3"):
+        vb.grid_posterior(vb.VAE(z_dim=3, hidden=(8,)), torch.zeros(1, 784))
+    with pytest.raises(TypeError, match="not a latent variable model"):
+        vb.log_likelihood(vb.Autoencoder(z_dim=2, hidden=(8,)), torch.zeros(2, 784))

@@ -1,0 +1,201 @@
+"""train.py: fit lowers the loss, repeats bit for bit, stops on NaN; checkpoints round-trip and fail clearly."""
+
+import pytest
+import torch
+
+import vaebook as vb
+
+
+@pytest.fixture(scope="module")
+def digits():
+    g = torch.Generator().manual_seed(0)
+    # 512 synthetic "digits": blurry strokes at random positions, enough to learn from in seconds
+    x = torch.zeros(512, 1, 28, 28)
+    rows = torch.randint(4, 24, (512,), generator=g)
+    cols = torch.randint(4, 24, (512,), generator=g)
+    for i in range(512):
+        x[i, 0, rows[i] - 3:rows[i] + 3, cols[i] - 1:cols[i] + 1] = 1.0
+    return vb.ImageData(x, torch.zeros(512, dtype=torch.long), "synthetic")
+
+
+def test_fit_lowers_the_autoencoder_loss(digits):
+    ae = vb.Autoencoder(z_dim=4, hidden=(64,))
+    before = vb.evaluate(ae, digits)["loss"]
+    hist = vb.fit(ae, digits, epochs=5, lr=3e-3, batch_size=64, test_data=digits, progress=False, device="cpu")
+    assert hist.epochs == 5 and len(hist.train["loss"]) == 5 and len(hist.test["mse"]) == 5
+    assert hist.test["loss"][-1] < 0.5 * before
+    assert hist.train["loss"][-1] < hist.train["loss"][0]
+    assert hist.images == 5 * (512 // 64) * 64 and hist.images_per_second > 0
+
+
+def test_fit_raises_the_vae_elbo_with_dynamic_binarization(digits):
+    vae = vb.VAE(z_dim=2, hidden=(64,))
+    hist = vb.fit(vae, digits, epochs=4, lr=3e-3, batch_size=64, binarize=True, test_data=digits, progress=False, device="cpu")
+    elbo = hist.test["elbo"]
+    assert elbo[-1] > elbo[0] + 20  # nats
+    torch.testing.assert_close(torch.tensor(hist.train["elbo"]), -torch.tensor(hist.train["loss"]))
+    assert all(k > 0 for k in hist.train["kl"])
+
+
+def test_fit_is_bit_for_bit_repeatable_on_cpu(digits):
+    def run():
+        vb.seed_everything(1)
+        vae = vb.VAE(z_dim=2, hidden=(32,))
+        hist = vb.fit(vae, digits, epochs=2, batch_size=64, binarize=True, progress=False, device="cpu", seed=7)
+        return hist, torch.cat([p.detach().flatten() for p in vae.parameters()])
+
+    h1, w1 = run()
+    h2, w2 = run()
+    assert h1.train == h2.train
+    assert torch.equal(w1, w2)
+
+
+def test_fit_trains_on_corrupted_pairs_against_the_clean_target(digits):
+    seen = []
+
+    def corrupt(x, g):
+        noisy = vb.add_gaussian_noise(x, 0.3, generator=g)
+        seen.append((x.clone(), noisy.clone()))
+        return noisy
+
+    def loss(model, x_in, target):
+        # the model gets the corrupted input, the loss the clean target
+        assert not torch.equal(x_in, target)
+        return vb.training_loss(model, x_in, target)
+
+    ae = vb.Autoencoder(z_dim=8, hidden=(64,))
+    vb.fit(ae, digits, epochs=1, batch_size=128, corrupt=corrupt, loss=loss, progress=False, device="cpu")
+    assert len(seen) == 4
+    assert not torch.equal(seen[0][1], seen[1][1])  # fresh noise every batch
+
+
+def test_fit_accepts_precomputed_pairs(digits):
+    x = digits.x
+    sr = vb.SuperResolver(scale=4, channels=8, n_layers=2)
+    low = vb.downsample(x, 4)
+    before = vb.evaluate(sr, (low, x))["loss"]
+    hist = vb.fit(sr, (low, x), epochs=3, lr=3e-3, batch_size=64, progress=False, device="cpu")
+    assert hist.train["loss"][-1] < before
+
+
+def test_kl_warmup_anneals_beta(digits):
+    seen = []
+
+    class Spy(vb.Callback):
+        def on_epoch_end(self, state):
+            seen.append(state.model.beta)
+
+    vae = vb.VAE(z_dim=2, hidden=(16,))
+    vb.fit(vae, digits, epochs=4, batch_size=128, binarize=True, callbacks=[vb.KLWarmup(0.5), Spy()], progress=False, device="cpu")
+    assert seen[0] == pytest.approx(0.5, abs=0.01)  # after 1 of 4 epochs, half-way through warm-up
+    assert seen[1:] == [1.0, 1.0, 1.0]
+    assert vae.beta == 1.0
+
+
+def test_callbacks_can_stop_training(digits):
+    class StopAt3(vb.Callback):
+        def on_step_end(self, state):
+            state.stop = state.step >= 3
+
+    hist = vb.fit(vb.Autoencoder(z_dim=2, hidden=(8,)), digits, epochs=5, batch_size=64, callbacks=[StopAt3()], progress=False, device="cpu")
+    assert hist.steps == 3 and hist.epochs == 1
+
+
+def test_wsd_schedule_is_flat_then_decays(digits):
+    hist = vb.fit(vb.Autoencoder(z_dim=2, hidden=(8,)), digits, epochs=10, lr=1e-3, batch_size=64, schedule="wsd", progress=False, device="cpu")
+    assert hist.lr[:6] == [1e-3] * 6  # the first 70% at full rate (lr recorded at each epoch's last step)
+    assert hist.lr[6:] == sorted(hist.lr[6:], reverse=True) and hist.lr[-1] < 1e-4
+
+
+def test_cosine_schedule_decays_to_zero(digits):
+    hist = vb.fit(vb.Autoencoder(z_dim=2, hidden=(8,)), digits, epochs=4, lr=1e-3, batch_size=64, schedule="cosine", progress=False, device="cpu")
+    assert hist.lr[0] < 1e-3 and hist.lr[-1] < 1e-5 and hist.lr == sorted(hist.lr, reverse=True)
+
+
+def test_non_finite_loss_stops_with_epoch_step_and_advice(digits):
+    calls = []
+
+    def exploding(model, x, target):
+        calls.append(1)
+        out = vb.training_loss(model, x, target)
+        return vb.LossOutput(out.loss * float("nan"), out.metrics) if len(calls) == 6 else out
+
+    with pytest.raises(FloatingPointError, match=r"became nan at epoch 1, step 6 .*lower learning rate"):
+        vb.fit(vb.Autoencoder(z_dim=2, hidden=(8,)), digits, epochs=2, batch_size=32, loss=exploding, progress=False, device="cpu")
+
+
+def test_fit_rejects_bad_arguments(digits):
+    ae = vb.Autoencoder(z_dim=2, hidden=(8,))
+    with pytest.raises(ValueError, match="epochs must be a positive int"):
+        vb.fit(ae, digits, epochs=0)
+    with pytest.raises(ValueError, match="lr must be a positive number"):
+        vb.fit(ae, digits, lr=-1)
+    with pytest.raises(ValueError, match=r"schedule must be one of \('constant', 'cosine', 'linear', 'wsd'\)"):
+        vb.fit(ae, digits, schedule="step")
+    with pytest.raises(TypeError, match=r"data must be an ImageData, a tensor of examples, or an \(inputs, targets\) pair"):
+        vb.fit(ae, [1, 2, 3])
+    with pytest.raises(ValueError, match="inputs and targets differ in length"):
+        vb.fit(ae, (torch.zeros(4, 784), torch.zeros(3, 784)))
+
+
+# --------------------------------------------------------------------------- checkpoints
+def test_save_and_load_round_trip(tmp_path):
+    torch.manual_seed(0)
+    vae = vb.VAE(arch="conv", z_dim=3, hidden=(4, 8), likelihood="gaussian", c=0.05)
+    path = vb.save(vae, tmp_path / "sub" / "vae.pt")
+    again = vb.load(path)
+    assert isinstance(again, vb.VAE) and again.config == vae.config
+    x = torch.rand(2, 1, 28, 28)
+    torch.testing.assert_close(again.encode(x), vae.encode(x))
+    assert [p.name for p in tmp_path.joinpath("sub").iterdir()] == ["vae.pt"]  # no temporary left behind
+
+
+def test_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
+    ae = vb.Autoencoder(z_dim=2, hidden=(8,))
+    path = tmp_path / "ae.pt"
+    vb.save(ae, path)
+    good = path.read_bytes()
+
+    def broken_save(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        vb.save(vb.Autoencoder(z_dim=3, hidden=(8,)), path)
+    assert path.read_bytes() == good  # the old file is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ae.pt"]
+
+
+def test_load_reports_corrupt_truncated_and_mismatched_files(tmp_path):
+    with pytest.raises(vb.CheckpointError, match="no checkpoint at"):
+        vb.load(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a zip file at all")
+    with pytest.raises(vb.CheckpointError, match="not a readable vaebook checkpoint"):
+        vb.load(junk)
+    good = vb.save(vb.Autoencoder(z_dim=2, hidden=(8,)), tmp_path / "good.pt")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(vb.CheckpointError, match="corrupt or truncated"):
+        vb.load(truncated)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    with pytest.raises(vb.CheckpointError, match="not a vaebook checkpoint"):
+        vb.load(other)
+    # a config that does not match its weights
+    payload = torch.load(good, weights_only=True)
+    payload["config"]["z_dim"] = 5
+    mismatched = tmp_path / "mismatched.pt"
+    torch.save(payload, mismatched)
+    with pytest.raises(vb.CheckpointError, match="weights do not match a Autoencoder"):
+        vb.load(mismatched)
+    payload["config"] = {"zdim": 2}
+    torch.save(payload, mismatched)
+    with pytest.raises(vb.CheckpointError, match="cannot be rebuilt: unknown AEConfig option 'zdim'"):
+        vb.load(mismatched)
+
+
+def test_save_rejects_foreign_models(tmp_path):
+    with pytest.raises(TypeError, match="save\\(\\) stores vaebook models"):
+        vb.save(torch.nn.Linear(2, 2), tmp_path / "x.pt")

@@ -1,0 +1,598 @@
+"""Networks: autoencoders, VAEs, a linear-Gaussian model with exact answers, a super-resolution net.
+
+Models compute network outputs only; the objectives that train them live in
+:mod:`vaebook.objectives`. Each model is built from a frozen dataclass config, which is what a
+checkpoint stores (:func:`vaebook.save`), so ``vb.load`` can rebuild it.
+
+Images go in as ``(b, 1, 28, 28)`` or flattened ``(b, 784)`` (any ``image_shape`` of the config);
+they come out as ``(b, *image_shape)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import stats
+
+__all__ = [
+    "AEConfig",
+    "VAEConfig",
+    "SRConfig",
+    "ClassifierConfig",
+    "Autoencoder",
+    "VAE",
+    "VAEOutput",
+    "LinearGaussian",
+    "SuperResolver",
+    "DigitClassifier",
+    "MODEL_CLASSES",
+    "build_model",
+]
+
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+    "softplus": nn.Softplus,
+    "linear": nn.Identity,
+}
+ARCHS = ("mlp", "conv")
+
+
+# --------------------------------------------------------------------------- configs
+class _Config:
+    """Validation shared by the configs: known options only, and readable errors."""
+
+    @classmethod
+    def from_dict(cls, options: dict) -> "_Config":
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = [k for k in options if k not in names]
+        if unknown:
+            hints = []
+            for k in unknown:
+                close = difflib.get_close_matches(k, names, n=1)
+                hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise ValueError(
+                f"unknown {cls.__name__} option {', '.join(hints)}; expected one of: {', '.join(names)}"
+            )
+        fixed = dict(options)
+        for f in dataclasses.fields(cls):  # checkpoints store tuples as lists
+            if f.name in fixed and isinstance(fixed[f.name], list):
+                fixed[f.name] = tuple(fixed[f.name])
+        return cls(**fixed)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def _check_choice(self, name: str, value, choices) -> None:
+        if value not in choices:
+            raise ValueError(f"{type(self).__name__}.{name} must be one of {tuple(choices)}, got {value!r}")
+
+    def _check_positive_ints(self, name: str, value) -> None:
+        values = value if isinstance(value, tuple) else (value,)
+        if not values or not all(isinstance(v, int) and v > 0 for v in values):
+            raise ValueError(f"{type(self).__name__}.{name} must be positive integers, got {value!r}")
+
+    def _check_image_shape(self) -> None:
+        shape = self.image_shape
+        if not (isinstance(shape, tuple) and len(shape) == 3 and all(isinstance(s, int) and s > 0 for s in shape)):
+            raise ValueError(f"{type(self).__name__}.image_shape must be (channels, H, W), got {shape!r}")
+
+
+@dataclass(frozen=True)
+class AEConfig(_Config):
+    """A deterministic autoencoder ``f_theta = decoder o encoder`` with a ``z_dim``-wide bottleneck.
+
+    - ``arch``: ``"mlp"`` (fully connected) or ``"conv"`` (two stride-2 convolutions each way).
+    - ``hidden``: MLP layer widths, or conv channels per stage, listed from the image inwards.
+    - ``activation``: ``"linear"`` makes the whole autoencoder linear (it then spans PCA's subspace).
+    - ``output``: ``"sigmoid"`` keeps reconstructions in [0, 1]; ``"identity"`` does not.
+      ``"auto"`` picks identity for a linear autoencoder and sigmoid otherwise.
+    """
+
+    arch: str = "mlp"
+    z_dim: int = 32
+    hidden: tuple[int, ...] = (512, 256)
+    activation: str = "relu"
+    output: str = "auto"
+    image_shape: tuple[int, int, int] = (1, 28, 28)
+
+    def __post_init__(self) -> None:
+        self._check_choice("arch", self.arch, ARCHS)
+        self._check_positive_ints("z_dim", self.z_dim)
+        self._check_positive_ints("hidden", self.hidden)
+        self._check_choice("activation", self.activation, ACTIVATIONS)
+        self._check_choice("output", self.output, ("auto", "sigmoid", "identity"))
+        self._check_image_shape()
+        if self.arch == "conv":
+            _check_conv_shape(self)
+
+    @property
+    def output_kind(self) -> str:
+        if self.output != "auto":
+            return self.output
+        return "identity" if self.activation == "linear" else "sigmoid"
+
+
+@dataclass(frozen=True)
+class VAEConfig(_Config):
+    """A variational autoencoder: encoder ``e_phi(x) = (mu, log sigma^2)``, decoder ``d_theta(z)``.
+
+    - ``likelihood``: ``"bernoulli"`` (the decoder outputs logits, for binary pixels) or
+      ``"gaussian"`` (the decoder outputs the mean of ``N(d_theta(z), c I)``, for grey levels).
+    - ``c``: the Gaussian decoder's variance, a hyperparameter. Ignored for Bernoulli.
+    - ``arch``, ``hidden``, ``activation``: as in :class:`AEConfig`. The defaults (784-400-400-32,
+      ELU) are the architecture of :func:`vaebook.train_vae`'s recipe.
+    """
+
+    arch: str = "mlp"
+    z_dim: int = 32
+    hidden: tuple[int, ...] = (400, 400)
+    activation: str = "elu"
+    likelihood: str = "bernoulli"
+    c: float = 1.0
+    image_shape: tuple[int, int, int] = (1, 28, 28)
+
+    def __post_init__(self) -> None:
+        self._check_choice("arch", self.arch, ARCHS)
+        self._check_positive_ints("z_dim", self.z_dim)
+        self._check_positive_ints("hidden", self.hidden)
+        self._check_choice("activation", self.activation, ACTIVATIONS)
+        self._check_choice("likelihood", self.likelihood, ("bernoulli", "gaussian"))
+        if not (isinstance(self.c, (int, float)) and self.c > 0 and math.isfinite(self.c)):
+            raise ValueError(f"VAEConfig.c must be a positive number (a variance), got {self.c!r}")
+        self._check_image_shape()
+        if self.arch == "conv":
+            _check_conv_shape(self)
+
+
+@dataclass(frozen=True)
+class SRConfig(_Config):
+    """A super-resolution net that works at low resolution and upsamples late (sub-pixel convolution).
+
+    ``scale`` is the upsampling factor, ``channels`` the width, ``n_layers`` the number of 3x3
+    convolutions before the sub-pixel layer. The net predicts the residual over bicubic upsampling.
+    """
+
+    scale: int = 4
+    channels: int = 64
+    n_layers: int = 4
+    in_channels: int = 1
+
+    def __post_init__(self) -> None:
+        self._check_positive_ints("scale", self.scale)
+        self._check_positive_ints("channels", self.channels)
+        self._check_positive_ints("n_layers", self.n_layers)
+        self._check_positive_ints("in_channels", self.in_channels)
+
+
+@dataclass(frozen=True)
+class ClassifierConfig(_Config):
+    """A small convolutional digit classifier (the sample-realism scorer's network)."""
+
+    channels: tuple[int, int] = (16, 32)
+    hidden: int = 64
+    n_classes: int = 10
+
+    def __post_init__(self) -> None:
+        self._check_positive_ints("channels", self.channels)
+        self._check_positive_ints("hidden", self.hidden)
+        self._check_positive_ints("n_classes", self.n_classes)
+
+
+def _check_conv_shape(cfg) -> None:
+    _, h, w = cfg.image_shape
+    if h % 4 or w % 4:
+        raise ValueError(f"arch='conv' needs image H and W divisible by 4, got {cfg.image_shape}")
+    if len(cfg.hidden) != 2:
+        raise ValueError(f"arch='conv' takes two channel counts in hidden, e.g. (32, 64); got {cfg.hidden}")
+
+
+def _config_from(cls, config, overrides: dict):
+    if config is None:
+        return cls.from_dict(overrides)
+    if not isinstance(config, cls):
+        raise TypeError(f"config must be a {cls.__name__}, got {type(config).__name__}")
+    if overrides:
+        return cls.from_dict({**config.to_dict(), **overrides})
+    return config
+
+
+# --------------------------------------------------------------------------- building blocks
+def _mlp(widths: list[int], activation: str) -> nn.Sequential:
+    """Linear layers with ``activation`` between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(widths) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+class _ConvEncoder(nn.Module):
+    """Two stride-2 convolutions (H -> H/4), then a linear map to ``out_dim`` features."""
+
+    def __init__(self, image_shape, channels, out_dim, activation):
+        super().__init__()
+        c, h, w = image_shape
+        c1, c2 = channels
+        act = ACTIVATIONS[activation]
+        self.net = nn.Sequential(
+            nn.Conv2d(c, c1, 3, stride=2, padding=1), act(),  # (b, c1, H/2, W/2)
+            nn.Conv2d(c1, c2, 3, stride=2, padding=1), act(),  # (b, c2, H/4, W/4)
+            nn.Flatten(),  # (b, c2 * H/4 * W/4)
+            nn.Linear(c2 * (h // 4) * (w // 4), out_dim),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class _ConvDecoder(nn.Module):
+    """The mirror image: a linear map up to ``(c2, H/4, W/4)``, then two stride-2 transposed convolutions."""
+
+    def __init__(self, image_shape, channels, z_dim, activation):
+        super().__init__()
+        c, h, w = image_shape
+        c1, c2 = channels
+        act = ACTIVATIONS[activation]
+        self.shape = (c2, h // 4, w // 4)
+        self.fc = nn.Sequential(nn.Linear(z_dim, c2 * (h // 4) * (w // 4)), act())
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), act(),  # (b, c1, H/2, W/2)
+            nn.ConvTranspose2d(c1, c, 4, stride=2, padding=1),  # (b, c, H, W)
+        )
+
+    def forward(self, z: Tensor) -> Tensor:
+        h = self.fc(z).view(-1, *self.shape)  # (b, c2, H/4, W/4)
+        return self.net(h)
+
+
+def _encoder(cfg, out_dim: int) -> nn.Module:
+    if cfg.arch == "conv":
+        return _ConvEncoder(cfg.image_shape, cfg.hidden, out_dim, cfg.activation)
+    d = math.prod(cfg.image_shape)
+    return nn.Sequential(nn.Flatten(), _mlp([d, *cfg.hidden, out_dim], cfg.activation))
+
+
+def _decoder(cfg) -> nn.Module:
+    if cfg.arch == "conv":
+        return _ConvDecoder(cfg.image_shape, cfg.hidden, cfg.z_dim, cfg.activation)
+    d = math.prod(cfg.image_shape)
+    return _mlp([cfg.z_dim, *reversed(cfg.hidden), d], cfg.activation)
+
+
+class _ImageModel(nn.Module):
+    """Shape checks at the door: images ``(b, *image_shape)`` or flattened ``(b, prod(image_shape))``."""
+
+    config: AEConfig | VAEConfig
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        return tuple(self.config.image_shape)
+
+    def as_images(self, x: Tensor) -> Tensor:
+        shape = self.data_shape
+        if not isinstance(x, Tensor):
+            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise TypeError(f"x must be a floating-point tensor of images, got dtype {x.dtype}")
+        if x.dim() == 2 and x.shape[1] == math.prod(shape):
+            return x.view(x.shape[0], *shape)  # (b, d) -> (b, c, H, W)
+        if x.dim() == 1 + len(shape) and tuple(x.shape[1:]) == shape:
+            return x
+        raise ValueError(
+            f"{type(self).__name__} expects images of shape (b, {', '.join(map(str, shape))}) "
+            f"or (b, {math.prod(shape)}), got {tuple(x.shape)}"
+        )
+
+    def _check_z(self, z: Tensor) -> None:
+        if not isinstance(z, Tensor) or not z.is_floating_point():
+            raise TypeError(f"z must be a floating-point tensor, got {getattr(z, 'dtype', type(z))}")
+        if z.dim() < 2 or z.shape[-1] != self.config.z_dim:
+            raise ValueError(f"z must have shape (..., b, {self.config.z_dim}), got {tuple(z.shape)}")
+
+    def _decode_raw(self, z: Tensor) -> Tensor:
+        """Run the decoder on ``z`` of shape ``(..., b, z_dim)``; return ``(..., b, *image_shape)``."""
+        self._check_z(z)
+        lead = z.shape[:-1]
+        out = self.decoder(z.reshape(-1, z.shape[-1]))  # (prod(lead), ...)
+        return out.reshape(*lead, *self.data_shape)  # (..., b, c, H, W)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+# --------------------------------------------------------------------------- autoencoder
+class Autoencoder(_ImageModel):
+    r"""A bottleneck autoencoder :math:`f_\theta(x) = \mathrm{dec}(\mathrm{enc}(x))`.
+
+    The bottleneck code ``encode(x)`` is the extracted feature vector. Train it with
+    :func:`vaebook.fit`, which minimises the squared reconstruction error.
+
+    Book: eq-ae-objective
+    """
+
+    def __init__(self, config: AEConfig | None = None, **overrides):
+        super().__init__()
+        self.config = _config_from(AEConfig, config, overrides)
+        self.encoder = _encoder(self.config, self.config.z_dim)
+        self.decoder = _decoder(self.config)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """The bottleneck code ``z`` of shape ``(b, z_dim)``."""
+        return self.encoder(self.as_images(x))
+
+    def decode(self, z: Tensor) -> Tensor:
+        """The reconstruction ``x_hat`` of shape ``(b, *image_shape)``."""
+        out = self._decode_raw(z)
+        return torch.sigmoid(out) if self.config.output_kind == "sigmoid" else out
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.decode(self.encode(x))
+
+
+# --------------------------------------------------------------------------- VAE
+class VAEOutput(NamedTuple):
+    """What a VAE's forward pass returns: decoder output, posterior parameters, and the sample."""
+
+    x_out: Tensor  # Bernoulli logits or Gaussian mean, (b, *image_shape)
+    mu: Tensor  # (b, z_dim)
+    logvar: Tensor  # (b, z_dim)
+    z: Tensor  # (b, z_dim)
+
+
+class VAE(_ImageModel):
+    r"""A variational autoencoder (Kingma & Welling, 2013).
+
+    - ``encode(x)`` returns ``(mu, logvar)``, the parameters of
+      :math:`q(z\mid x;\phi) = \mathcal N(\mu, \operatorname{diag}\sigma^2)`.
+    - ``decode(z)`` returns Bernoulli **logits** (``likelihood="bernoulli"``) or the Gaussian
+      **mean** :math:`d_\theta(z)` (``likelihood="gaussian"``), of shape ``(..., b, *image_shape)``.
+    - ``sample(n)`` draws :math:`z\sim\mathcal N(0,I)` and returns images in [0, 1].
+
+    Book: eq-variational-family
+    """
+
+    def __init__(self, config: VAEConfig | None = None, **overrides):
+        super().__init__()
+        self.config = _config_from(VAEConfig, config, overrides)
+        self.encoder = _encoder(self.config, 2 * self.config.z_dim)
+        self.decoder = _decoder(self.config)
+
+    @property
+    def likelihood(self) -> str:
+        return self.config.likelihood
+
+    @property
+    def c(self) -> float:
+        return float(self.config.c)
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(mu, logvar)``, each ``(b, z_dim)``: the encoder network ``e_phi(x)``."""
+        h = self.encoder(self.as_images(x))  # (b, 2 * z_dim)
+        mu, logvar = h.chunk(2, dim=-1)  # (b, z_dim) each
+        return mu, logvar
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Decoder output ``d_theta(z)``: logits (Bernoulli) or mean (Gaussian), ``(..., b, *image_shape)``.
+
+        The Gaussian mean passes through a sigmoid, since grey levels lie in [0, 1].
+        """
+        out = self._decode_raw(z)
+        return torch.sigmoid(out) if self.likelihood == "gaussian" else out
+
+    def mean_image(self, z: Tensor) -> Tensor:
+        """``E[x | z]`` in [0, 1]: sigmoid of the logits, or the Gaussian mean."""
+        out = self.decode(z)
+        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
+
+    def forward(self, x: Tensor, eps: Tensor | None = None) -> VAEOutput:
+        mu, logvar = self.encode(x)
+        z = stats.reparameterize(mu, logvar, eps)
+        return VAEOutput(self.decode(z), mu, logvar, z)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, mean: bool = True) -> Tensor:
+        """Generate ``n`` images: ``z ~ N(0, I)``, then ``E[x | z]`` (``mean=True``) or a draw of ``x | z``."""
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        z = torch.randn(n, self.config.z_dim, generator=generator, device=self.device)
+        m = self.mean_image(z)
+        if mean:
+            return m
+        if self.likelihood == "bernoulli":
+            return torch.bernoulli(m, generator=generator)
+        noise = torch.randn(m.shape, generator=generator, device=m.device)
+        return m + math.sqrt(self.c) * noise
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """``E[x | z = mu(x)]``: decode the posterior mean, in [0, 1]."""
+        mu, _ = self.encode(x)
+        return self.mean_image(mu)
+
+    @torch.no_grad()
+    def init_output_bias(self, x: Tensor) -> None:
+        """Start the decoder at the data's mean image: set the output bias to ``logit(mean pixel)``.
+
+        With zero-mean weights the first decodes are then the average digit rather than grey 0.5,
+        which removes the first epoch's long descent of the reconstruction term. MLP decoders only.
+        """
+        last = self.decoder[-1] if isinstance(self.decoder, nn.Sequential) else None
+        if not isinstance(last, nn.Linear):
+            raise TypeError("init_output_bias needs an MLP decoder (arch='mlp')")
+        m = self.as_images(x).mean(0).flatten().clamp(1e-3, 1 - 1e-3)  # (d,)
+        last.bias.copy_(torch.logit(m))  # sigmoid(bias) = mean image, for either likelihood
+
+
+# --------------------------------------------------------------------------- linear-Gaussian model
+class LinearGaussian(nn.Module):
+    r"""Probabilistic PCA: :math:`z\sim\mathcal N(0, I)`, :math:`x\mid z\sim\mathcal N(Wz + b, cI)`.
+
+    A deep latent variable model whose decoder is linear, so everything the VAE chapters
+    approximate has a closed form here: :math:`p(x) = \mathcal N(b, WW^\top + cI)` and the posterior
+    :math:`p(z\mid x) = \mathcal N(M^{-1}W^\top(x-b),\; cM^{-1})` with :math:`M = W^\top W + cI`.
+    The tests use it as the oracle for the ELBO and the importance-sampled log-likelihood.
+
+    ``encode(x)`` returns a diagonal Gaussian: the exact posterior mean and the diagonal of the exact
+    posterior covariance, plus optional offsets ``mu_shift`` and ``logvar_shift`` that make ``q``
+    deliberately worse (for the ELBO-gap demonstrations).
+    """
+
+    likelihood = "gaussian"
+
+    def __init__(self, W: Tensor, b: Tensor, c: float):
+        super().__init__()
+        if W.dim() != 2:
+            raise ValueError(f"W must have shape (d, z_dim), got {tuple(W.shape)}")
+        if b.shape != W.shape[:1]:
+            raise ValueError(f"b must have shape ({W.shape[0]},), got {tuple(b.shape)}")
+        if not c > 0:
+            raise ValueError(f"c must be a positive variance, got {c}")
+        self.W = nn.Parameter(W.clone())
+        self.b = nn.Parameter(b.clone())
+        self.c_value = float(c)
+        self.mu_shift = 0.0
+        self.logvar_shift = 0.0
+
+    @property
+    def c(self) -> float:
+        return self.c_value
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        return (self.W.shape[0],)
+
+    @property
+    def z_dim(self) -> int:
+        return self.W.shape[1]
+
+    def _check_x(self, x: Tensor) -> None:
+        if x.dim() != 2 or x.shape[1] != self.W.shape[0]:
+            raise ValueError(f"x must have shape (b, {self.W.shape[0]}), got {tuple(x.shape)}")
+
+    def decode(self, z: Tensor) -> Tensor:
+        """The mean ``W z + b``, for ``z`` of shape ``(..., b, z_dim)``."""
+        return z @ self.W.T + self.b  # (..., b, d)
+
+    def marginal(self) -> torch.distributions.MultivariateNormal:
+        """The exact marginal ``p(x) = N(b, W W^T + c I)``."""
+        d = self.W.shape[0]
+        cov = self.W @ self.W.T + self.c * torch.eye(d, dtype=self.W.dtype)
+        return torch.distributions.MultivariateNormal(self.b, covariance_matrix=cov)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """The exact ``log p(x)``, ``(b,)``."""
+        self._check_x(x)
+        return self.marginal().log_prob(x)
+
+    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The exact posterior ``p(z | x) = N(mean, cov)``: mean ``(b, z_dim)``, covariance ``(z_dim, z_dim)``."""
+        self._check_x(x)
+        k = self.z_dim
+        M = self.W.T @ self.W + self.c * torch.eye(k, dtype=self.W.dtype)  # (k, k)
+        Minv = torch.linalg.inv(M)
+        mean = (x - self.b) @ self.W @ Minv.T  # (b, k)
+        return mean, self.c * Minv
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """A mean-field ``q(z|x)``: the exact posterior mean and marginal variances, plus the shifts."""
+        mean, cov = self.posterior(x)
+        logvar = torch.log(torch.diagonal(cov)).expand_as(mean)  # (b, k)
+        return mean + self.mu_shift, logvar + self.logvar_shift
+
+
+# --------------------------------------------------------------------------- super-resolution
+class SuperResolver(nn.Module):
+    r"""Super-resolution by sub-pixel convolution (Shi et al., 2016), on top of bicubic upsampling.
+
+    The low-resolution image passes through ``n_layers`` 3x3 convolutions **at low resolution**; a
+    last convolution makes ``scale**2`` channels per output channel, and ``PixelShuffle`` rearranges
+    them into a ``scale``-times larger image. The net learns the residual that bicubic
+    interpolation misses: ``f(x) = bicubic(x) + r_theta(x)``. Working at low resolution costs
+    ``scale**2`` times fewer operations than convolving the upsampled image.
+
+    Book: eq-sr-objective
+    """
+
+    def __init__(self, config: SRConfig | None = None, **overrides):
+        super().__init__()
+        self.config = cfg = _config_from(SRConfig, config, overrides)
+        layers: list[nn.Module] = []
+        c_in = cfg.in_channels
+        for _ in range(cfg.n_layers):
+            layers += [nn.Conv2d(c_in, cfg.channels, 3, padding=1), nn.ReLU()]
+            c_in = cfg.channels
+        layers += [nn.Conv2d(c_in, cfg.in_channels * cfg.scale**2, 3, padding=1), nn.PixelShuffle(cfg.scale)]
+        self.body = nn.Sequential(*layers)
+        nn.init.zeros_(layers[-2].weight)  # start as plain bicubic: the residual is 0
+        nn.init.zeros_(layers[-2].bias)
+
+    def forward(self, x_low: Tensor) -> Tensor:
+        if x_low.dim() != 4 or x_low.shape[1] != self.config.in_channels:
+            raise ValueError(
+                f"SuperResolver expects low-resolution images (b, {self.config.in_channels}, h, w), got {tuple(x_low.shape)}"
+            )
+        s = self.config.scale
+        base = F.interpolate(x_low, scale_factor=s, mode="bicubic", align_corners=False)  # (b, c, s*h, s*w)
+        return base + self.body(x_low)  # (b, c, s*h, s*w)
+
+
+# --------------------------------------------------------------------------- digit classifier
+class DigitClassifier(nn.Module):
+    """A small CNN for 28x28 digits; :mod:`vaebook.metrics` uses it to score sample realism."""
+
+    def __init__(self, config: ClassifierConfig | None = None, **overrides):
+        super().__init__()
+        self.config = cfg = _config_from(ClassifierConfig, config, overrides)
+        c1, c2 = cfg.channels
+        self.features = nn.Sequential(
+            nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (b, c1, 14, 14)
+            nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (b, c2, 7, 7)
+            nn.Flatten(),
+            nn.Linear(c2 * 49, cfg.hidden), nn.ReLU(),  # (b, hidden)
+        )
+        self.head = nn.Linear(cfg.hidden, cfg.n_classes)
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        return (1, 28, 28)
+
+    def embed(self, x: Tensor) -> Tensor:
+        """Penultimate-layer features ``(b, hidden)``."""
+        if x.dim() == 2 and x.shape[1] == 784:
+            x = x.view(-1, 1, 28, 28)  # (b, 784) -> (b, 1, 28, 28)
+        if x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+            raise ValueError(f"DigitClassifier expects (b, 1, 28, 28) or (b, 784) images, got {tuple(x.shape)}")
+        return self.features(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.embed(x))  # (b, n_classes) logits
+
+
+MODEL_CLASSES: dict[str, tuple[type[nn.Module], type[_Config]]] = {
+    "Autoencoder": (Autoencoder, AEConfig),
+    "VAE": (VAE, VAEConfig),
+    "SuperResolver": (SuperResolver, SRConfig),
+    "DigitClassifier": (DigitClassifier, ClassifierConfig),
+}
+
+
+def build_model(class_name: str, config: dict) -> nn.Module:
+    """Rebuild a model from its class name and config dict (what a checkpoint stores)."""
+    if class_name not in MODEL_CLASSES:
+        raise ValueError(f"unknown model class {class_name!r}; expected one of {sorted(MODEL_CLASSES)}")
+    cls, cfg_cls = MODEL_CLASSES[class_name]
+    return cls(cfg_cls.from_dict(config))

@@ -1,0 +1,229 @@
+"""Pure tensor math: the Gaussian reparameterization, KL, log-likelihoods, log-mean-exp.
+
+Nothing here knows about models or data sets. Every function takes tensors and returns tensors, and
+each one is checked against ``torch.distributions`` in ``tests/test_stats.py``.
+
+Shape convention: the first dimension of ``x`` is the batch ``b``; every later dimension is an event
+dimension that the log-densities sum over. Parameters may carry extra leading sample dimensions,
+e.g. ``(k, b, d)`` for ``k`` importance samples, and the result keeps them: ``(k, b)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+__all__ = [
+    "LOG_2PI",
+    "reparameterize",
+    "gaussian_kl",
+    "standard_normal_log_prob",
+    "diag_gaussian_log_prob",
+    "bernoulli_log_prob",
+    "gaussian_log_prob",
+    "log_mean_exp",
+    "interpolate",
+]
+
+
+# --------------------------------------------------------------------------- input checks
+def _check_float(name: str, t: Tensor) -> None:
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if not t.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
+
+
+def _check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+
+
+def _event_sum(t: Tensor, n_event: int) -> Tensor:
+    """Sum over the trailing ``n_event`` dimensions (the data dimensions of one example)."""
+    if n_event == 0:
+        return t
+    return t.sum(dim=tuple(range(-n_event, 0)))
+
+
+def _check_broadcast_to_x(x: Tensor, name: str, param: Tensor) -> None:
+    """``param`` must end with ``x``'s shape (it may add leading sample dimensions)."""
+    if param.dim() < x.dim() or tuple(param.shape[param.dim() - x.dim():]) != tuple(x.shape):
+        raise ValueError(
+            f"{name} must have x's shape {tuple(x.shape)}, optionally with leading sample "
+            f"dimensions such as (k, *x.shape); got {tuple(param.shape)}"
+        )
+
+
+# --------------------------------------------------------------------------- Gaussian posterior
+def reparameterize(
+    mu: Tensor, logvar: Tensor, eps: Tensor | None = None, *, generator: torch.Generator | None = None
+) -> Tensor:
+    r"""Draw ``z ~ N(mu, diag(exp(logvar)))`` as a differentiable function of ``mu`` and ``logvar``.
+
+    .. math:: \epsilon \sim \mathcal N(0, I), \qquad z = \mu + \sigma \odot \epsilon,
+              \qquad \sigma = \exp(\tfrac12 \log\sigma^2)
+
+    Pass ``eps`` to fix the noise (tests, and the reparametrization chapter do); it may carry leading
+    sample dimensions, e.g. ``(k, b, z_dim)``, and ``z`` then has that shape.
+
+    Book: eq-reparam
+    """
+    _check_float("mu", mu)
+    _check_float("logvar", logvar)
+    _check_same_shape("mu", mu, "logvar", logvar)
+    if eps is None:
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+    else:
+        _check_float("eps", eps)
+        _check_broadcast_to_x(mu, "eps", eps)
+    std = torch.exp(0.5 * logvar)  # log sigma^2 -> sigma
+    return mu + std * eps  # (..., b, z_dim)
+
+
+def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
+    r"""KL divergence from ``N(mu, diag(exp(logvar)))`` to the prior ``N(0, I)``, per example.
+
+    .. math:: \mathrm{KL}\big(\mathcal N(\mu, \operatorname{diag}\sigma^2)\,\|\,\mathcal N(0, I)\big)
+              = \tfrac12 \sum_j \left(\mu_j^2 + \sigma_j^2 - 1 - \log \sigma_j^2\right)
+
+    Closed form from Kingma & Welling (2013), appendix B. ``mu`` and ``logvar`` have shape
+    ``(b, z_dim)``; the result has shape ``(b,)`` and is exactly 0 at the prior.
+
+    Book: eq-gaussian-kl
+    """
+    _check_float("mu", mu)
+    _check_float("logvar", logvar)
+    _check_same_shape("mu", mu, "logvar", logvar)
+    if mu.dim() < 2:
+        raise ValueError(f"mu must have shape (b, z_dim), got {tuple(mu.shape)}")
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=-1)  # (b,)
+
+
+# --------------------------------------------------------------------------- log-densities
+def standard_normal_log_prob(z: Tensor) -> Tensor:
+    r"""``log N(z; 0, I)`` summed over the last dimension: the prior term ``log p(z)``.
+
+    .. math:: \log p(z) = -\tfrac12 \sum_j \left(z_j^2 + \log 2\pi\right)
+
+    Book: eq-prior
+    """
+    _check_float("z", z)
+    return -0.5 * (z.pow(2) + LOG_2PI).sum(dim=-1)
+
+
+def diag_gaussian_log_prob(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    r"""``log N(z; mu, diag(exp(logvar)))`` summed over the last dimension: ``log q(z|x)``.
+
+    .. math:: \log q(z\mid x) = -\tfrac12 \sum_j \left(\frac{(z_j-\mu_j)^2}{\sigma_j^2}
+              + \log\sigma_j^2 + \log 2\pi\right)
+
+    ``z`` may carry leading sample dimensions: ``(k, b, z_dim)`` against ``(b, z_dim)`` parameters.
+
+    Book: eq-variational-family
+    """
+    _check_float("z", z)
+    _check_float("mu", mu)
+    _check_float("logvar", logvar)
+    _check_same_shape("mu", mu, "logvar", logvar)
+    _check_broadcast_to_x(mu, "z", z)
+    return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(dim=-1)
+
+
+def bernoulli_log_prob(x: Tensor, logits: Tensor) -> Tensor:
+    r"""``log p(x | z)`` for the Bernoulli decoder, from logits, summed over the pixels of each example.
+
+    .. math:: \log p(x\mid z) = \sum_j x_j \log \sigma(\ell_j) + (1-x_j)\log\big(1-\sigma(\ell_j)\big),
+              \qquad \ell = d_\theta(z)
+
+    Computed from the logits ``ell`` (never from probabilities) so that it stays finite when the
+    sigmoid saturates. ``x`` must lie in [0, 1]: binary data, or grey levels read as probabilities
+    (then the value is a cross-entropy, not a log-likelihood of the grey image). ``logits`` has
+    ``x``'s shape, optionally with leading sample dimensions; the result drops the event dimensions.
+
+    Book: eq-bernoulli-decoder
+    """
+    _check_float("x", x)
+    _check_float("logits", logits)
+    _check_broadcast_to_x(x, "logits", logits)
+    if x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ValueError(
+            f"Bernoulli targets x must lie in [0, 1], got values in [{x.min().item():.3g}, {x.max().item():.3g}]"
+        )
+    # x*log sig(l) + (1-x)*log(1-sig(l)) = x*l - softplus(l), the stable form.
+    per_pixel = x * logits - torch.nn.functional.softplus(logits)
+    return _event_sum(per_pixel, x.dim() - 1)  # (..., b)
+
+
+def gaussian_log_prob(x: Tensor, mean: Tensor, c: float | Tensor = 1.0) -> Tensor:
+    r"""``log N(x; mean, c I)`` summed over the dimensions of each example: the Gaussian decoder.
+
+    .. math:: \log p(x\mid z) = -\frac{1}{2c}\,\lVert x - d_\theta(z)\rVert^2 - \frac{D}{2}\log(2\pi c)
+
+    ``c`` is the observation variance, a hyperparameter (the lecture's ``cI``); ``D`` is the number
+    of dimensions of one example.
+
+    Book: eq-gaussian-decoder
+    """
+    _check_float("x", x)
+    _check_float("mean", mean)
+    _check_broadcast_to_x(x, "mean", mean)
+    c = torch.as_tensor(c, dtype=x.dtype, device=x.device)
+    if c.numel() != 1 or not bool(c > 0):
+        raise ValueError(f"the variance c must be a positive scalar, got {c.tolist()}")
+    d = x[0].numel() if x.dim() > 1 else 1
+    sq = _event_sum((x - mean).pow(2), x.dim() - 1)  # (..., b)
+    return -0.5 * sq / c - 0.5 * d * (LOG_2PI + torch.log(c))
+
+
+def log_mean_exp(a: Tensor, dim: int = 0) -> Tensor:
+    r"""``log (1/k) sum_i exp(a_i)`` along ``dim``, without overflow.
+
+    .. math:: \log \frac1k \sum_{i=1}^k e^{a_i} = \operatorname{logsumexp}(a) - \log k
+
+    This is how an importance-sampled log-likelihood is averaged: the weights ``exp(a_i)`` of a
+    784-pixel image are far below the smallest float, their logarithms are not.
+
+    Book: eq-importance-sampling
+    """
+    _check_float("a", a)
+    k = a.shape[dim]
+    if k == 0:
+        raise ValueError(f"log_mean_exp needs at least one value along dim {dim}, got shape {tuple(a.shape)}")
+    return torch.logsumexp(a, dim=dim) - math.log(k)
+
+
+def interpolate(z0: Tensor, z1: Tensor, n: int, method: str = "linear") -> Tensor:
+    r"""``n`` latent points on a path from ``z0`` to ``z1`` (both ``(z_dim,)``), ends included: ``(n, z_dim)``.
+
+    - ``"linear"``: :math:`z_t = (1-t)\,z_0 + t\,z_1`.
+    - ``"slerp"`` (spherical): :math:`z_t = \frac{\sin((1-t)\Omega)}{\sin\Omega} z_0 + \frac{\sin(t\Omega)}{\sin\Omega} z_1`,
+      with :math:`\Omega` the angle between ``z0`` and ``z1``. Under a Gaussian prior in many dimensions,
+      typical codes lie near a sphere of radius :math:`\sqrt{k}`; the midpoint of a straight line is
+      shorter than both ends, slerp's is not (White, 2016).
+
+    Book: eq-interpolation
+    """
+    _check_float("z0", z0)
+    _check_float("z1", z1)
+    _check_same_shape("z0", z0, "z1", z1)
+    if z0.dim() != 1:
+        raise ValueError(f"z0 and z1 must be single codes of shape (z_dim,), got {tuple(z0.shape)}")
+    if not isinstance(n, int) or n < 2:
+        raise ValueError(f"n must be an int >= 2 (the path includes both ends), got {n!r}")
+    t = torch.linspace(0.0, 1.0, n, dtype=z0.dtype, device=z0.device).unsqueeze(1)  # (n, 1)
+    if method == "linear":
+        return (1 - t) * z0 + t * z1  # (n, z_dim)
+    if method != "slerp":
+        raise ValueError(f"method must be 'linear' or 'slerp', got {method!r}")
+    cos = torch.dot(z0, z1) / (z0.norm() * z1.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if omega.abs() < 1e-6:  # (nearly) parallel: slerp is linear
+        return (1 - t) * z0 + t * z1
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)  # (n, z_dim)
