@@ -1,0 +1,251 @@
+"""Keep the book's Colab links and the chapters' install cells pointing at one repository.
+
+The repository URL and branch are written once, in ``_config.yml`` (``repository.url`` and
+``repository.branch``), which Jupyter Book uses for the "Open in Colab" buttons. Every chapter's
+first code cell installs vaebook from the same place when it is missing (as on Colab). This module
+writes that cell, and retargets both at once for an instructor who forks the course::
+
+    python -m vaebook.book set-repository https://github.com/me/my-course --branch main
+    python -m vaebook.book check          # exit 1 if any chapter disagrees with _config.yml
+
+It edits ``_config.yml`` as text (keeping its comments) and the notebooks as JSON (nbformat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+__all__ = [
+    "bootstrap_source",
+    "read_repository",
+    "set_repository",
+    "chapter_paths",
+    "check_chapters",
+    "colab_url",
+    "normalize_notebook",
+    "BOOTSTRAP_TAG",
+]
+
+BOOTSTRAP_TAG = "vaebook-bootstrap"
+_URL_RE = re.compile(r"^https?://[^\s/]+/[^\s]+$|^file://\S+$")
+_BRANCH_RE = re.compile(r"^[A-Za-z0-9._/-]+$")
+
+
+def bootstrap_source(url: str, branch: str) -> str:
+    """The first code cell of every chapter: install vaebook if it is missing, import it, seed."""
+    return (
+        "# Setup. On Colab (or wherever vaebook is missing) this installs the course library from its\n"
+        "# repository; where it is installed already, it does nothing. Then: import, and fix the seeds.\n"
+        "import importlib.util, subprocess, sys\n"
+        "\n"
+        f'VAEBOOK_SOURCE = "git+{url}@{branch}"\n'
+        'if importlib.util.find_spec("vaebook") is None:\n'
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", f"vaebook @ {VAEBOOK_SOURCE}"], check=True)\n'
+        "\n"
+        "import vaebook as vb\n"
+        "\n"
+        "vb.seed_everything(0)"
+    )
+
+
+def _find_root(start: Path | None = None) -> Path:
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "_config.yml").is_file() and (d / "_toc.yml").is_file():
+            return d
+    raise FileNotFoundError(f"no book here: _config.yml and _toc.yml not found in {here} or above")
+
+
+def read_repository(root: Path) -> tuple[str, str]:
+    """``(url, branch)`` from the ``repository:`` block of ``_config.yml``."""
+    text = (root / "_config.yml").read_text(encoding="utf-8")
+    block = re.search(r"^repository:\s*\n((?:[ \t]+.*\n?)+)", text, flags=re.M)
+    if not block:
+        raise ValueError(f"{root / '_config.yml'} has no repository: block")
+    fields = dict(re.findall(r"^[ \t]+(url|branch):[ \t]*\"?([^\"\n#]*?)\"?[ \t]*(?:#.*)?$", block.group(1), flags=re.M))
+    if "url" not in fields or "branch" not in fields:
+        raise ValueError(f"{root / '_config.yml'}: repository needs both url and branch, found {sorted(fields)}")
+    return fields["url"].strip(), fields["branch"].strip()
+
+
+def colab_url(url: str, branch: str, notebook: str) -> str:
+    """The Colab address that opens ``notebook`` (a path in the repository) from ``url`` at ``branch``."""
+    m = re.match(r"^https://github\.com/([^/]+)/([^/]+?)(?:\.git)?/?$", url)
+    if not m:
+        raise ValueError(f"Colab opens notebooks from GitHub repositories; {url!r} is not one")
+    return f"https://colab.research.google.com/github/{m.group(1)}/{m.group(2)}/blob/{branch}/{notebook}"
+
+
+def chapter_paths(root: Path) -> list[Path]:
+    """Every notebook in ``book/``, in name order."""
+    return sorted((root / "book").glob("*.ipynb"))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _first_code_cell(nb: dict, path: Path) -> dict:
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code":
+            return cell
+    raise ValueError(f"{path} has no code cell; its first code cell must be the vaebook setup cell")
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _write_notebook(path: Path, nb: dict) -> None:
+    _atomic_write(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+def set_repository(root: Path, url: str, branch: str) -> list[Path]:
+    """Point ``_config.yml`` and every chapter's setup cell at ``url``/``branch``; return the files changed."""
+    if not _URL_RE.match(url):
+        raise ValueError(f"the repository URL must look like https://github.com/OWNER/REPO, got {url!r}")
+    if not _BRANCH_RE.match(branch):
+        raise ValueError(f"the branch name {branch!r} has characters a git branch cannot have")
+    config = root / "_config.yml"
+    text = config.read_text(encoding="utf-8")
+    read_repository(root)  # fail early, before writing anything, if the block is malformed
+    new = re.sub(r"^([ \t]+url:[ \t]*).*$", lambda m: m.group(1) + url, text, count=1, flags=re.M)
+    new = re.sub(r"^([ \t]+branch:[ \t]*).*$", lambda m: m.group(1) + branch, new, count=1, flags=re.M)
+    # first check every chapter, then write: nothing is left half-retargeted
+    notebooks = []
+    for path in chapter_paths(root):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        cell = _first_code_cell(nb, path)
+        if BOOTSTRAP_TAG not in cell.get("metadata", {}).get("tags", []):
+            raise ValueError(f"{path}: its first code cell is not the vaebook setup cell (tag {BOOTSTRAP_TAG!r})")
+        notebooks.append((path, nb, cell))
+    changed = []
+    if new != text:
+        _atomic_write(config, new)
+        changed.append(config)
+    source = bootstrap_source(url, branch)
+    for path, nb, cell in notebooks:
+        if _source(cell) != source:
+            cell["source"] = source
+            _write_notebook(path, nb)
+            changed.append(path)
+    return changed
+
+
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+def normalize_notebook(nb: dict) -> dict:
+    """Strip outputs and execution counts, and set the metadata Colab and Jupyter expect.
+
+    Chapters are committed in this form: no outputs (the book build and Colab make them), a
+    Python 3 kernelspec, and stable cell ids.
+    """
+    nb["metadata"] = {
+        "kernelspec": dict(KERNELSPEC),
+        "language_info": {"name": "python"},
+        "colab": {"provenance": [], "toc_visible": True},
+    }
+    nb["nbformat"], nb["nbformat_minor"] = 4, 5
+    used: set[str] = set()
+    for i, cell in enumerate(nb.get("cells", [])):
+        cell.setdefault("metadata", {})
+        cid = cell.get("id") or f"cell-{i}"
+        while cid in used:
+            cid = f"{cid}-{i}"
+        used.add(cid)
+        cell["id"] = cid
+        if isinstance(cell.get("source"), list):
+            cell["source"] = "".join(cell["source"])
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+        else:
+            cell.pop("outputs", None)
+            cell.pop("execution_count", None)
+    return nb
+
+
+def check_chapters(root: Path) -> list[str]:
+    """Problems with the chapters' setup cells against ``_config.yml`` (an empty list when all agree)."""
+    url, branch = read_repository(root)
+    expected = bootstrap_source(url, branch)
+    problems = []
+    paths = chapter_paths(root)
+    if not paths:
+        problems.append(f"no chapters in {root / 'book'}")
+    for path in paths:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            cell = _first_code_cell(nb, path)
+        except ValueError as err:
+            problems.append(str(err))
+            continue
+        if BOOTSTRAP_TAG not in cell.get("metadata", {}).get("tags", []):
+            problems.append(f"{path.name}: the first code cell lacks the tag {BOOTSTRAP_TAG!r}")
+        if _source(cell) != expected:
+            problems.append(f"{path.name}: the setup cell does not install from {url}@{branch} (run set-repository)")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vaebook.book", description="Keep the Colab links and install cells in step.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("set-repository", help="point _config.yml and every chapter at a repository")
+    s.add_argument("url", help="e.g. https://github.com/OWNER/REPO")
+    s.add_argument("--branch", default=None, help="default: keep the branch in _config.yml")
+    s.add_argument("--root", type=Path, default=None, help="the book's root (default: found from here)")
+    c = sub.add_parser("check", help="exit 1 if any chapter's setup cell disagrees with _config.yml")
+    c.add_argument("--root", type=Path, default=None)
+    b = sub.add_parser("bootstrap", help="print the setup cell for the configured repository")
+    b.add_argument("--root", type=Path, default=None)
+    n = sub.add_parser("normalize", help="strip outputs and fix the metadata of notebooks (in place)")
+    n.add_argument("notebooks", nargs="+", type=Path)
+    args = ap.parse_args(argv)
+    try:
+        if args.cmd == "normalize":
+            for path in args.notebooks:
+                nb = json.loads(path.read_text(encoding="utf-8"))
+                _write_notebook(path, normalize_notebook(nb))
+                print(f"normalized {path}")
+            return 0
+        root = _find_root(args.root)
+        if args.cmd == "set-repository":
+            branch = args.branch or read_repository(root)[1]
+            changed = set_repository(root, args.url, branch)
+            print(f"repository set to {args.url} (branch {branch}); {len(changed)} file(s) changed")
+            for p in changed:
+                print(f"  {p.relative_to(root)}")
+            return 0
+        if args.cmd == "check":
+            problems = check_chapters(root)
+            for p in problems:
+                print(p)
+            if not problems:
+                url, branch = read_repository(root)
+                print(f"all {len(chapter_paths(root))} chapters install from {url}@{branch}")
+            return 1 if problems else 0
+        print(bootstrap_source(*read_repository(root)))
+        return 0
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

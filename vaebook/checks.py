@@ -1,0 +1,472 @@
+"""Checks for the coding exercises: run the student's function on several inputs and compare it with ours.
+
+Each exercise in a chapter ends with a check cell such as ``vb.checks.gaussian_kl(gaussian_kl)``.
+A check
+
+- runs the function on several inputs, edge cases included (a batch of one, zero variance, ...);
+- compares each result with the library's reference implementation, within a tolerance;
+- on the first mismatch, raises :class:`CheckFailed` naming the input (its shapes) and both values,
+  with a hint when the mistake is a common one (a flipped sign, a missing factor 1/2);
+- says "not yet implemented" (no traceback) while the function still raises
+  ``NotImplementedError``, as the generated student notebooks do. With ``VAEBOOK_STRICT_CHECKS=1``
+  (how the book's own notebooks are tested) that is an error too.
+
+A check returns a :class:`CheckResult`: true when the function passed, false while it is not yet
+implemented. Its text (what a notebook shows) says which.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from . import data as _data
+from . import objectives as _obj
+from . import stats as _stats
+
+__all__ = [
+    "CheckFailed",
+    "CheckResult",
+    "Case",
+    "check",
+    "class_means",
+    "reconstruction_error",
+    "pca_reconstruction",
+    "gaussian_noise_pairs",
+    "salt_and_pepper",
+    "pixel_shuffle",
+    "psnr",
+    "code_statistics",
+    "bernoulli_log_likelihood",
+    "naive_log_likelihood",
+    "elbo",
+    "em_responsibilities",
+    "reparameterize",
+    "gaussian_kl",
+    "importance_log_likelihood",
+    "interpolate",
+]
+
+
+class CheckFailed(AssertionError):
+    """The function under check gave a wrong result (or raised) on one of the test inputs."""
+
+
+class CheckResult:
+    """The outcome of a check: true if it passed. A notebook shows its message as the cell's result."""
+
+    def __init__(self, passed: bool, message: str):
+        self.passed = passed
+        self.message = message
+
+    def __bool__(self) -> CheckResult:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return self.message
+
+
+@dataclass
+class Case:
+    """One test input: positional ``args``, and a short ``label`` that says what is special about it."""
+
+    args: tuple
+    label: str
+    kwargs: dict = field(default_factory=dict)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Tensor):
+        return f"tensor of shape {tuple(value.shape)}"
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(_describe(v) for v in value) + ")"
+    return repr(value)
+
+
+def _show(value: Any, limit: int = 6) -> str:
+    if isinstance(value, Tensor):
+        flat = value.detach().flatten()
+        vals = ", ".join(f"{v:.4g}" for v in flat[:limit].tolist())
+        more = f", ... ({flat.numel()} values)" if flat.numel() > limit else ""
+        return f"[{vals}{more}] (shape {tuple(value.shape)})"
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(_show(v, limit) for v in value) + ")"
+    return repr(value)
+
+
+def _strict() -> CheckResult:
+    return os.environ.get("VAEBOOK_STRICT_CHECKS", "0") not in ("", "0", "false", "False")
+
+
+def _as_tuple(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,)
+
+
+def _compare(got, expected, atol: float, rtol: float) -> str | None:
+    """Return None when ``got`` matches ``expected``, else a sentence saying how it differs."""
+    got_t, exp_t = _as_tuple(got), _as_tuple(expected)
+    if len(got_t) != len(exp_t):
+        return f"expected {len(exp_t)} output(s), got {len(got_t)}"
+    for i, (g, e) in enumerate(zip(got_t, exp_t)):
+        which = f"output {i + 1}: " if len(exp_t) > 1 else ""
+        if isinstance(e, Tensor):
+            if not isinstance(g, Tensor):
+                try:
+                    g = torch.as_tensor(g, dtype=e.dtype)
+                except Exception:
+                    return f"{which}expected a tensor, got {type(g).__name__}"
+            if tuple(g.shape) != tuple(e.shape):
+                return f"{which}expected shape {tuple(e.shape)}, got {tuple(g.shape)}"
+            g = g.detach().to(e.dtype)
+            if not torch.allclose(g, e, atol=atol, rtol=rtol, equal_nan=True):
+                diff = (g - e).abs()
+                diff = torch.where(torch.isnan(diff), torch.full_like(diff, math.inf), diff)
+                return f"{which}values differ (largest difference {diff.max().item():.4g})"
+        else:
+            if isinstance(e, float) or isinstance(g, float):
+                if not math.isclose(float(g), float(e), rel_tol=rtol, abs_tol=atol):
+                    return f"{which}expected {e:.6g}, got {float(g):.6g}"
+            elif g != e:
+                return f"{which}expected {e!r}, got {g!r}"
+    return None
+
+
+def check(
+    name: str,
+    student: Callable,
+    reference: Callable,
+    cases: Sequence[Case],
+    *,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    hints: Sequence[tuple[Callable[[Any], Any], str]] = (),
+) -> CheckResult:
+    """Compare ``student`` with ``reference`` on every case; see the module docstring.
+
+    ``hints`` pairs a transformation of the reference output (e.g. ``lambda r: -r``) with a hint
+    shown when the student's output matches that transformation instead.
+    """
+    if not callable(student):
+        raise TypeError(f"{name}: pass your function itself (without calling it), got {type(student).__name__}")
+    for i, case in enumerate(cases, 1):
+        where = f"case {i} of {len(cases)} ({case.label}; input {_describe(case.args)})"
+        try:
+            got = student(*case.args, **case.kwargs)
+        except NotImplementedError:
+            message = f"{name}: not yet implemented. Replace `raise NotImplementedError()` with your code, then run this cell again."
+            if _strict():
+                raise CheckFailed(message) from None
+            return CheckResult(False, message)
+        except Exception as err:  # the student's code crashed: say on which input
+            raise CheckFailed(f"{name}: your function raised {type(err).__name__} on {where}: {err}") from err
+        expected = reference(*case.args, **case.kwargs)
+        problem = _compare(got, expected, atol, rtol)
+        if problem is None:
+            continue
+        hint = ""
+        for transform, text in hints:
+            try:
+                if _compare(got, transform(expected), atol, rtol) is None:
+                    hint = f"\nHint: {text}"
+                    break
+            except Exception:
+                continue
+        raise CheckFailed(
+            f"{name}: wrong result on {where}: {problem}.\n"
+            f"  expected: {_show(expected)}\n"
+            f"  got:      {_show(got)}{hint}"
+        )
+    return CheckResult(True, f"✓ {name}: correct on all {len(cases)} inputs ({', '.join(c.label for c in cases)}).")
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# --------------------------------------------------------------------------- setup chapter
+def class_means(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckResult:
+    """Exercise: ``fn(x, y)`` returns the mean image of each digit class 0-9, shape ``(10, *x.shape[1:])``."""
+
+    def ref(x, y):
+        return torch.stack([x[y == d].mean(0) for d in range(10)])
+
+    g = _gen(0)
+    y = torch.arange(40) % 10
+    cases = [
+        Case((torch.rand(40, 1, 28, 28, generator=g), y), "40 images, 4 per class"),
+        Case((torch.rand(10, 784, generator=g), torch.arange(9, -1, -1)), "one image per class, labels in reverse"),
+    ]
+    hints = [(lambda r: r.mean(0, keepdim=True).expand_as(r), "average within each class, not over the whole batch.")]
+    return check("class_means", fn, ref, cases, hints=hints)
+
+
+# --------------------------------------------------------------------------- chapter 1
+def reconstruction_error(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckResult:
+    """Exercise: ``fn(x, x_hat)`` returns each example's summed squared error, shape ``(b,)``."""
+    g = _gen(1)
+    cases = [
+        Case((torch.rand(4, 1, 28, 28, generator=g), torch.rand(4, 1, 28, 28, generator=g)), "4 images"),
+        Case((torch.rand(1, 784, generator=g), torch.rand(1, 784, generator=g)), "batch of 1, flattened"),
+        Case((torch.ones(2, 1, 28, 28), torch.ones(2, 1, 28, 28)), "perfect reconstruction"),
+    ]
+    hints = [
+        (lambda r: r / 784, "average over pixels gives the mean; the objective sums the squared errors."),
+        (lambda r: r.sqrt(), "the objective uses the squared norm, not the norm."),
+        (lambda r: r.sum(), "return one value per example, shape (b,): sum over pixels only."),
+    ]
+    return check("reconstruction_error", fn, _obj.reconstruction_error, cases, hints=hints)
+
+
+def pca_reconstruction(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> CheckResult:
+    """Exercise: ``fn(x, mean, components)`` projects ``(n, d)`` data onto ``k`` orthonormal rows and back."""
+
+    def ref(x, mean, components):
+        return (x - mean) @ components.T @ components + mean  # (n, d)
+
+    g = _gen(2)
+    q, _ = torch.linalg.qr(torch.randn(10, 3, generator=g))
+    cases = [
+        Case((torch.randn(5, 10, generator=g), torch.randn(10, generator=g), q.T.contiguous()), "5 points, k=3"),
+        Case((torch.randn(1, 10, generator=g), torch.zeros(10), q.T[:1].contiguous()), "batch of 1, k=1"),
+    ]
+    hints = [(lambda r: r - cases[0].args[1], "add the mean back after projecting.")]
+    return check("pca_reconstruction", fn, ref, cases, hints=hints)
+
+
+# --------------------------------------------------------------------------- chapter 2
+def gaussian_noise_pairs(fn: Callable[[Tensor, float, torch.Generator], tuple[Tensor, Tensor]]) -> CheckResult:
+    """Exercise: ``fn(x, sigma, generator)`` returns ``(noisy, clean)`` with ``noisy = x + sigma * N(0, I)``.
+
+    Checked by drawing the noise from the same generator state: use ``torch.randn(x.shape, generator=generator)``.
+    """
+
+    def ref(x, sigma, generator):
+        return _data.add_gaussian_noise(x, sigma, generator=generator), x
+
+    def run(fn_, x, sigma, seed):
+        return fn_(x, sigma, _gen(seed))
+
+    cases = [
+        Case((torch.rand(3, 1, 28, 28, generator=_gen(3)), 0.5, 10), "sigma 0.5"),
+        Case((torch.rand(1, 1, 28, 28, generator=_gen(4)), 0.0, 11), "sigma 0, batch of 1"),
+    ]
+    hints = [(lambda r: (r[1], r[0]), "return the pair in the order (noisy input, clean target).")]
+    return check(
+        "gaussian_noise_pairs",
+        lambda x, s, seed: run(fn, x, s, seed),
+        lambda x, s, seed: run(ref, x, s, seed),
+        cases,
+        hints=hints,
+    )
+
+
+def salt_and_pepper(fn: Callable[[Tensor, float, torch.Generator], Tensor]) -> CheckResult:
+    """Exercise: ``fn(x, p, generator)`` sets a fraction ``p`` of pixels to 0 or 1; checked by its statistics."""
+    x = torch.full((64, 1, 28, 28), 0.5)
+
+    def stats_of(fn_, p, seed):
+        out = fn_(x, p, _gen(seed))
+        if not isinstance(out, Tensor) or out.shape != x.shape:
+            return ("shape", tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__)
+        changed = out != 0.5
+        values = out[changed]
+        only_01 = bool(((values == 0) | (values == 1)).all()) if values.numel() else True
+        frac = round(changed.float().mean().item(), 2)
+        salt = round((values == 1).float().mean().item(), 1) if values.numel() else 0.5
+        return (frac, only_01, salt)
+
+    def ref_stats(p, seed):
+        return (round(p, 2), True, 0.5)
+
+    cases = [Case((0.1, 0), "p = 0.1"), Case((0.3, 1), "p = 0.3"), Case((0.0, 2), "p = 0 leaves the image")]
+    return check(
+        "salt_and_pepper (fraction changed, only 0s and 1s, share of 1s)",
+        lambda p, seed: stats_of(fn, p, seed),
+        ref_stats,
+        cases,
+        atol=0.011,
+        rtol=0,
+    )
+
+
+# --------------------------------------------------------------------------- chapter 3
+def pixel_shuffle(fn: Callable[[Tensor, int], Tensor]) -> CheckResult:
+    """Exercise: ``fn(t, r)`` rearranges ``(b, c*r*r, h, w)`` into ``(b, c, h*r, w*r)`` like ``torch.nn.PixelShuffle``."""
+    g = _gen(5)
+    cases = [
+        Case((torch.randn(2, 4, 3, 3, generator=g), 2), "r=2, one output channel"),
+        Case((torch.randn(1, 32, 7, 7, generator=g), 4), "r=4, two output channels, batch of 1"),
+        Case((torch.arange(9.0).view(1, 9, 1, 1), 3), "r=3 on a single pixel"),
+    ]
+    return check("pixel_shuffle", fn, lambda t, r: torch.nn.functional.pixel_shuffle(t, r), cases, atol=0, rtol=0)
+
+
+def psnr(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckResult:
+    """Exercise: ``fn(x, reference)`` returns each image's PSNR in dB for images in [0, 1], shape ``(b,)``."""
+    from .metrics import psnr as ref
+
+    g = _gen(6)
+    cases = [
+        Case((torch.rand(3, 1, 8, 8, generator=g), torch.rand(3, 1, 8, 8, generator=g)), "3 random images"),
+        Case((torch.full((1, 1, 4, 4), 0.1), torch.zeros(1, 1, 4, 4)), "batch of 1, error 0.1 everywhere"),
+    ]
+    hints = [
+        (lambda r: r / 2, "PSNR is 10 log10(R^2 / MSE): square the peak, not 10 log10(R / MSE)."),
+        (lambda r: 2 * r, "use 10 log10 of a ratio of powers (squared values), not 20 log10."),
+    ]
+    return check("psnr", fn, ref, cases, atol=1e-3, rtol=1e-4, hints=hints)
+
+
+# --------------------------------------------------------------------------- chapter 4
+def code_statistics(fn: Callable[[Tensor], tuple[Tensor, Tensor]]) -> CheckResult:
+    """Exercise: ``fn(z)`` returns the per-dimension mean and standard deviation (unbiased) of codes ``(n, k)``."""
+    g = _gen(7)
+    cases = [
+        Case((3 * torch.randn(100, 4, generator=g) + 2,), "100 codes in 4-D"),
+        Case((torch.tensor([[1.0, 2.0], [3.0, 6.0]]),), "two codes"),
+    ]
+    hints = [(lambda r: (r[0], r[1] ** 2), "return the standard deviation, not the variance.")]
+    return check("code_statistics", fn, lambda z: (z.mean(0), z.std(0)), cases, hints=hints)
+
+
+# --------------------------------------------------------------------------- chapter 5
+def bernoulli_log_likelihood(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckResult:
+    """Exercise: ``fn(x, logits)`` returns ``log p(x | z)`` per example for the Bernoulli decoder, shape ``(b,)``."""
+    g = _gen(8)
+    x = torch.bernoulli(torch.full((4, 784), 0.3), generator=g)
+    cases = [
+        Case((x, torch.randn(4, 784, generator=g)), "4 binary images"),
+        Case((x[:1], 40 * torch.randn(1, 784, generator=g)), "batch of 1, saturated logits (stay finite!)"),
+        Case((torch.zeros(2, 784), torch.zeros(2, 784)), "p = 1/2 everywhere: -784 log 2"),
+    ]
+    hints = [(lambda r: -r, "a log-likelihood is the negative of the cross-entropy loss: flip the sign.")]
+    return check("bernoulli_log_likelihood", fn, _stats.bernoulli_log_prob, cases, atol=1e-3, rtol=1e-5, hints=hints)
+
+
+def naive_log_likelihood(fn: Callable[[Tensor], Tensor]) -> CheckResult:
+    """Exercise: ``fn(log_px_given_z)`` turns ``(S, b)`` values ``log p(x | z_s)``, ``z_s ~ p(z)``, into ``log (1/S) sum_s p(x | z_s)``."""
+    g = _gen(9)
+    cases = [
+        Case((torch.randn(50, 3, generator=g),), "50 samples, 3 examples"),
+        Case((torch.tensor([[-1000.0], [-1001.0]]),), "log-probabilities near -1000 (do not exponentiate directly)"),
+        Case((torch.tensor([[-5.0, -7.0]]),), "a single sample"),
+    ]
+    hints = [(lambda r: r + math.log(cases[0].args[0].shape[0]), "divide by the number of samples: subtract log S.")]
+    return check("naive_log_likelihood", fn, lambda a: _stats.log_mean_exp(a, dim=0), cases, hints=hints)
+
+
+# --------------------------------------------------------------------------- chapter 6
+def elbo(fn: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]) -> CheckResult:
+    """Exercise: ``fn(x, x_logits, mu, logvar)`` returns the single-sample ELBO per example, shape ``(b,)``."""
+    g = _gen(10)
+    x = torch.bernoulli(torch.full((3, 784), 0.2), generator=g)
+    cases = [
+        Case((x, torch.randn(3, 784, generator=g), torch.randn(3, 2, generator=g), torch.randn(3, 2, generator=g)), "3 images, 2-D latent"),
+        Case((x[:1], torch.randn(1, 784, generator=g), torch.zeros(1, 2), torch.zeros(1, 2)), "batch of 1, q equal to the prior"),
+    ]
+
+    def ref(x, logits, mu, logvar):
+        return _obj.elbo(x, logits, mu, logvar).elbo
+
+    def kl_of(case):
+        return _stats.gaussian_kl(case.args[2], case.args[3])
+
+    hints = [
+        (lambda r: -r, "the ELBO is a bound to maximise; you returned its negative (the loss)."),
+        (lambda r: r + 2 * kl_of(cases[0]), "subtract the KL term; you added it."),
+    ]
+    return check("elbo", fn, ref, cases, atol=1e-3, rtol=1e-5, hints=hints)
+
+
+def em_responsibilities(fn: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]) -> CheckResult:
+    """Exercise (E-step): ``fn(x, weights, means, stds)`` returns ``p(component j | x_i)`` for a 1-D Gaussian mixture, ``(n, K)``."""
+
+    def ref(x, weights, means, stds):
+        comp = torch.distributions.Normal(means, stds)
+        log_joint = comp.log_prob(x.unsqueeze(1)) + weights.log()  # (n, K)
+        return torch.softmax(log_joint, dim=1)
+
+    g = _gen(11)
+    cases = [
+        Case((torch.randn(6, generator=g), torch.tensor([0.3, 0.7]), torch.tensor([-1.0, 1.0]), torch.tensor([0.5, 1.0])), "6 points, 2 components"),
+        Case((torch.tensor([40.0]), torch.tensor([0.5, 0.5]), torch.tensor([0.0, 1.0]), torch.tensor([1.0, 1.0])), "one far-away point (use log-space)"),
+    ]
+    hints = [(lambda r: r.T, "return shape (n, K): one row per data point.")]
+    return check("em_responsibilities", fn, ref, cases, atol=1e-5, rtol=1e-4, hints=hints)
+
+
+# --------------------------------------------------------------------------- chapter 7
+def reparameterize(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> CheckResult:
+    """Exercise: ``fn(mu, logvar, eps)`` returns ``z = mu + sigma * eps``, and gradients must reach ``mu`` and ``logvar``."""
+    g = _gen(12)
+    cases = [
+        Case((torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)), "4 codes in 3-D"),
+        Case((torch.tensor([[2.0]]), torch.tensor([[-60.0]]), torch.tensor([[1.5]])), "batch of 1, zero variance: z = mu"),
+    ]
+    hints = [
+        (lambda r: cases[0].args[0] + cases[0].args[1].exp() * cases[0].args[2], "sigma = exp(logvar / 2): logvar is the log of the variance."),
+        (lambda r: cases[0].args[0] + cases[0].args[1] * cases[0].args[2], "logvar is log sigma^2; take sigma = exp(logvar / 2)."),
+    ]
+    ok = check("reparameterize", fn, lambda m, lv, e: _stats.reparameterize(m, lv, e), cases, hints=hints)
+    mu = torch.tensor([[0.5, -0.5]], requires_grad=True)
+    logvar = torch.tensor([[0.2, 0.4]], requires_grad=True)
+    z = fn(mu, logvar, torch.tensor([[1.0, 2.0]]))
+    if not isinstance(z, Tensor) or not z.requires_grad:
+        raise CheckFailed("reparameterize: no gradient reaches mu and logvar; build z from them with tensor operations (no .detach(), no sampling inside)")
+    z.sum().backward()
+    if mu.grad is None or logvar.grad is None:
+        raise CheckFailed("reparameterize: the gradient does not reach both mu and logvar")
+    return ok
+
+
+def gaussian_kl(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckResult:
+    """Exercise: ``fn(mu, logvar)`` returns ``KL(N(mu, diag exp(logvar)) || N(0, I))`` per example, shape ``(b,)``."""
+    g = _gen(13)
+    mu, logvar = torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g)
+    cases = [
+        Case((mu, logvar), "5 examples, 3-D"),
+        Case((torch.zeros(1, 4), torch.zeros(1, 4)), "batch of 1 at the prior: KL = 0"),
+        Case((torch.tensor([[3.0]]), torch.tensor([[0.0]])), "unit variance, mean 3: KL = 4.5"),
+        Case((torch.zeros(2, 2), torch.full((2, 2), -10.0)), "almost zero variance: KL grows like -log sigma^2"),
+    ]
+    hints = [
+        (lambda r: -r, "the sign is flipped: the KL divergence is never negative."),
+        (lambda r: 2 * r, "a factor 1/2 is missing in front of the sum."),
+    ]
+    return check("gaussian_kl", fn, _stats.gaussian_kl, cases, hints=hints)
+
+
+# --------------------------------------------------------------------------- chapter 8
+def importance_log_likelihood(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> CheckResult:
+    """Exercise: ``fn(log_px_given_z, log_pz, log_qz)``, each ``(k, b)``, returns the importance-sampled ``log p(x)``, ``(b,)``."""
+    g = _gen(14)
+    k, b = 64, 3
+    cases = [
+        Case((-100 + torch.randn(k, b, generator=g), torch.randn(k, b, generator=g) - 2, torch.randn(k, b, generator=g) - 1), "k=64 samples, 3 examples"),
+        Case((torch.full((1, 1), -500.0), torch.full((1, 1), -1.0), torch.full((1, 1), -2.0)), "k=1, batch of 1: the single-sample ELBO"),
+    ]
+
+    def ref(lpx, lpz, lqz):
+        return _stats.log_mean_exp(lpx + lpz - lqz, dim=0)
+
+    hints = [
+        (lambda r: r + math.log(k), "average the weights (divide by k, i.e. subtract log k), do not sum them."),
+        (lambda r: (cases[0].args[0] + cases[0].args[1] - cases[0].args[2]).mean(0), "take log of the mean of the weights, not the mean of the log-weights (that is the ELBO)."),
+    ]
+    return check("importance_log_likelihood", fn, ref, cases, atol=1e-4, rtol=1e-5, hints=hints)
+
+
+def interpolate(fn: Callable[[Tensor, Tensor, int], Tensor]) -> CheckResult:
+    """Exercise: ``fn(z0, z1, n)`` returns ``n`` points from ``z0`` to ``z1`` on a straight line, ends included, ``(n, k)``."""
+    g = _gen(15)
+    cases = [
+        Case((torch.randn(5, generator=g), torch.randn(5, generator=g), 7), "7 points in 5-D"),
+        Case((torch.zeros(2), torch.ones(2), 2), "just the two ends"),
+    ]
+    hints = [(lambda r: r.flip(0), "start at z0 and end at z1.")]
+    return check("interpolate", fn, lambda a, b, n: _stats.interpolate(a, b, n), cases, hints=hints)
