@@ -26,7 +26,35 @@ from .models import VAE, Autoencoder
 from .plot import grid_image
 from .stats import interpolate
 
-__all__ = ["quiz", "latent_explorer", "latent_sliders", "denoise_explorer", "interpolation_explorer", "Html"]
+__all__ = ["quiz", "latent_explorer", "latent_sliders", "denoise_explorer", "interpolation_explorer", "record", "Html"]
+
+GLUE_PREFIX = "application/papermill.record/"  # myst-nb's glue format, without importing myst-nb
+
+
+def record(name: str, value: float) -> None:
+    """Store a headline number in the notebook's outputs, for the book's Results page. Shows nothing.
+
+    The Results page pastes it with ``{glue:text}`book/CHAPTER::name:.2f```. The output uses myst-nb's
+    glue format (a display with ``scrapbook`` metadata and prefixed mime types, which frontends
+    do not render), so chapters need no myst-nb import and run unchanged in Colab.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"record() needs a name made of letters, digits and underscores, got {name!r}")
+    if isinstance(value, Tensor):
+        value = value.item()
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"record() stores numbers, got {type(value).__name__}")
+    try:
+        from IPython import get_ipython
+        from IPython.core.formatters import format_display_data
+        from IPython.display import display
+    except ImportError:
+        return
+    if get_ipython() is None:
+        return
+    bundle, metadata = format_display_data(value)
+    metadata["scrapbook"] = {"name": name, "mime_prefix": GLUE_PREFIX}
+    display({GLUE_PREFIX + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
 
 
 class Html:
