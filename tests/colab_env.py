@@ -138,7 +138,29 @@ def prime_cache(cache_path: Path, executed: dict[Path, Path], seconds: dict[Path
         )
 
 
-def run_nbval(folder: Path, prime: Path | None, lax_checks: bool, timeout: int) -> int:
+def verify_student_checks(executed: dict[Path, Path]) -> list[str]:
+    """In executed student notebooks, every check cell must say "not yet implemented" (no traceback)."""
+    import nbformat
+
+    problems = []
+    for source, done in executed.items():
+        nb = nbformat.read(str(done), as_version=4)
+        n = 0
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type != "code" or not cell.source.lstrip().startswith("vb.checks."):
+                continue
+            n += 1
+            text = "".join(
+                o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for o in cell.get("outputs", [])
+            )
+            if "not yet implemented" not in text:
+                problems.append(f"{source.name}, cell {i}: the check did not report 'not yet implemented' (got {text[:200]!r})")
+        if n == 0:
+            problems.append(f"{source.name}: no check cells")
+    return problems
+
+
+def run_nbval(folder: Path, prime: Path | None, lax_checks: bool, timeout: int, student: bool = False) -> int:
     notebooks = sorted(p for p in folder.glob("*.ipynb") if not p.name.endswith(".executed.ipynb"))
     if not notebooks:
         print(f"no notebooks in {folder}", file=sys.stderr)
@@ -171,8 +193,15 @@ def run_nbval(folder: Path, prime: Path | None, lax_checks: bool, timeout: int) 
             if "seconds" in r:
                 seconds[nb] = r["seconds"]
                 print(f"  {nb.name:<32} {r['seconds']:6.1f} s  {'FAILED' if r['failed'] else 'ok'}")
+        executed = {nb: copies[nb].with_name(nb.stem + ".executed.ipynb") for nb in notebooks}
+        if rc == 0 and student:
+            problems = verify_student_checks(executed)
+            for p in problems:
+                print(p, file=sys.stderr)
+            if problems:
+                return 1
+            print(f"all check cells of the {len(executed)} student notebook(s) report 'not yet implemented'")
         if rc == 0 and prime is not None:
-            executed = {nb: copies[nb].with_name(nb.stem + ".executed.ipynb") for nb in notebooks}
             missing = [p for p in executed.values() if not p.exists()]
             if missing:
                 raise RuntimeError(f"nbval passed but these executed notebooks were not written: {missing}")
@@ -193,9 +222,16 @@ def main(argv: list[str] | None = None) -> int:
     n.add_argument("folder", type=Path)
     n.add_argument("--prime-cache", type=Path, default=None, help="store executed notebooks in this jupyter-cache")
     n.add_argument("--lax-checks", action="store_true", help="exercise stubs report 'not yet implemented' instead of failing")
+    n.add_argument("--student", action="store_true", help="student notebooks: lax checks, and every check must report 'not yet implemented'")
     n.add_argument("--timeout", type=int, default=300, help="per-cell timeout in seconds")
     args = ap.parse_args(argv)
-    return run_nbval(args.folder.resolve(), args.prime_cache.resolve() if args.prime_cache else None, args.lax_checks, args.timeout)
+    return run_nbval(
+        args.folder.resolve(),
+        args.prime_cache.resolve() if args.prime_cache else None,
+        args.lax_checks or args.student,
+        args.timeout,
+        student=args.student,
+    )
 
 
 if __name__ == "__main__":

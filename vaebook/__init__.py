@@ -74,6 +74,6 @@ from .train import (
     train_vae,
 )
 
-from . import baselines, book, checks, plot, widgets  # noqa: E402  (vb.plot.image_grid, vb.checks.elbo, ...)
+from . import baselines, checks, plot, widgets  # noqa: E402  (vb.plot.image_grid, vb.checks.elbo, ...)
 
 __version__ = "0.1.0"

@@ -175,10 +175,31 @@ def normalize_notebook(nb: dict) -> dict:
         if cell.get("cell_type") == "code":
             cell["outputs"] = []
             cell["execution_count"] = None
+            _nbgrader_metadata(cell)
         else:
             cell.pop("outputs", None)
             cell.pop("execution_count", None)
     return nb
+
+
+def _nbgrader_metadata(cell: dict) -> None:
+    """Mark solution cells and check cells the way nbgrader expects, so its tools accept the chapters."""
+    src = cell["source"]
+    meta = cell["metadata"]
+    if "### BEGIN SOLUTION" in src:
+        name = re.search(r"^def\s+(\w+)", src, flags=re.M)
+        meta["nbgrader"] = {
+            "grade": False, "grade_id": name.group(1) if name else f"solution-{cell['id']}", "locked": False,
+            "schema_version": 3, "solution": True, "task": False,
+        }
+    elif src.lstrip().startswith("vb.checks."):
+        name = re.match(r"vb\.checks\.(\w+)", src.lstrip())
+        meta["nbgrader"] = {
+            "grade": True, "grade_id": f"check_{name.group(1)}", "locked": True, "points": 1,
+            "schema_version": 3, "solution": False, "task": False,
+        }
+    else:
+        meta.pop("nbgrader", None)
 
 
 def check_chapters(root: Path) -> list[str]:

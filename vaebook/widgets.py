@@ -160,12 +160,17 @@ def _mlp_decoder_layers(model: VAE) -> list[dict]:
     return layers
 
 
-def _png_b64(array: np.ndarray) -> str:
-    import matplotlib.pyplot as plt
+def _png_grey(array: np.ndarray) -> bytes:
+    """An 8-bit grey PNG of an array of grey levels in [0, 1] (a third the size of matplotlib's RGBA)."""
+    from PIL import Image
 
     buf = io.BytesIO()
-    plt.imsave(buf, array, cmap="gray", vmin=0, vmax=1, format="png")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    Image.fromarray((np.clip(array, 0, 1) * 255).round().astype(np.uint8), mode="L").save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def _png_b64(array: np.ndarray) -> str:
+    return base64.b64encode(_png_grey(array)).decode("ascii")
 
 
 @torch.no_grad()
@@ -218,13 +223,8 @@ def latent_explorer(
 
 # --------------------------------------------------------------------------- live ipywidgets explorers
 def _png_bytes(images: Tensor, nrow: int, scale: int = 4) -> bytes:
-    import matplotlib.pyplot as plt
-
     arr = grid_image(images, nrow=nrow)
-    arr = np.kron(arr, np.ones((scale, scale), dtype=arr.dtype))  # nearest-neighbour enlargement
-    buf = io.BytesIO()
-    plt.imsave(buf, arr, cmap="gray", vmin=0, vmax=1, format="png")
-    return buf.getvalue()
+    return _png_grey(np.kron(arr, np.ones((scale, scale), dtype=arr.dtype)))  # nearest-neighbour enlargement
 
 
 def latent_sliders(model: VAE, lim: float = 3.0):

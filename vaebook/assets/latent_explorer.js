@@ -87,6 +87,7 @@
     readout.textContent = "z = (" + z[0].toFixed(2) + ", " + z[1].toFixed(2) + ")  ·  decoded in " + ms.toFixed(1) + " ms";
   }
   function update() { drawPlane(); drawDigit(); }
+  root.vbxDecode = decode;  // exposed so a test can compare this forward pass with the exported weights
   function setFromEvent(ev) {
     var r = plane.getBoundingClientRect();
     var u = (ev.clientX - r.left) / r.width, v = (ev.clientY - r.top) / r.height;

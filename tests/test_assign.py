@@ -1,0 +1,157 @@
+"""vaebook.assign: student notebooks lose every solution, keep every check, and never touch the source."""
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import vaebook as vb
+from vaebook import assign, checks
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+CHAPTERS = sorted(BOOK.glob("*.ipynb"))
+
+
+def _src(cell):
+    s = cell["source"]
+    return "".join(s) if isinstance(s, list) else s
+
+
+def _solution_lines(nb) -> list[str]:
+    """The non-trivial lines inside every solution region (code) and solution block (markdown)."""
+    lines = []
+    for cell in nb["cells"]:
+        src = _src(cell)
+        if cell["cell_type"] == "code":
+            for region in re.findall(r"### BEGIN SOLUTION\n(.*?)\n[ \t]*### END SOLUTION", src, flags=re.S):
+                lines += [line.strip() for line in region.splitlines() if len(line.strip()) > 12]
+        else:
+            for block in re.findall(r"```\{solution\}.*?\n(.*?)\n```", src, flags=re.S):
+                lines += [line.strip() for line in block.splitlines() if len(line.strip()) > 30 and not line.startswith(":")]
+    return lines
+
+
+def test_strip_solution_code_keeps_indentation_and_everything_else():
+    src = 'def f(x):\n    """Doc."""\n    ### BEGIN SOLUTION\n    y = x + 1\n    return y\n    ### END SOLUTION\n\nprint("after")'
+    out = assign.strip_solution_code(src)
+    assert out == 'def f(x):\n    """Doc."""\n    # YOUR CODE HERE\n    raise NotImplementedError()\n\nprint("after")'
+    two = "### BEGIN SOLUTION\na = 1\n### END SOLUTION\nb = 2\n### BEGIN SOLUTION\nc = 3\n### END SOLUTION"
+    assert assign.strip_solution_code(two) == "# YOUR CODE HERE\nraise NotImplementedError()\nb = 2\n# YOUR CODE HERE\nraise NotImplementedError()"
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("### BEGIN SOLUTION\nx = 1", "without a matching '### END SOLUTION'"),
+        ("x = 1\n### END SOLUTION", "without a matching '### BEGIN SOLUTION'"),
+        ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "inside another solution region"),
+    ],
+)
+def test_strip_solution_code_rejects_unbalanced_markers(bad, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        assign.strip_solution_code(bad)
+
+
+def test_strip_solution_markdown_removes_solution_blocks_only():
+    md = (
+        "Text.\n\n```{exercise} Q\n:label: ex-a\nAsk.\n```\n\n```{solution} ex-a\n:class: dropdown\nSecret answer.\n```\n\n"
+        "::::{solution} ex-b\nColon secret.\n::::\n\n````{solution} ex-c\nWith code:\n```python\nx = 1\n```\n````\nEnd."
+    )
+    out = assign.strip_solution_markdown(md)
+    assert "Secret" not in out and "Colon secret" not in out and "x = 1" not in out
+    assert "```{exercise} Q" in out and "Ask." in out and out.rstrip().endswith("End.")
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory):
+    digest = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in CHAPTERS}
+    out = tmp_path_factory.mktemp("s") / "student"
+    res = subprocess.run([sys.executable, "-m", "vaebook.assign", str(BOOK), "--out", str(out)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in CHAPTERS} == digest, "source notebooks changed"
+    return out
+
+
+def test_student_notebooks_hold_no_solution_text(student):
+    for src in CHAPTERS:
+        nb = json.loads(src.read_text())
+        text = (student / "book" / src.name).read_text()
+        assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text and "{solution}" not in text
+        for line in _solution_lines(nb):
+            assert json.dumps(line)[1:-1] not in text, f"{src.name}: solution text survived: {line!r}"
+        st = json.loads(text)
+        n_checks = sum(_src(c).lstrip().startswith("vb.checks.") for c in st["cells"])
+        assert n_checks == sum(_src(c).lstrip().startswith("vb.checks.") for c in nb["cells"]) > 0
+        assert all(c.get("outputs", []) == [] for c in st["cells"] if c["cell_type"] == "code")
+
+
+def test_student_book_hides_solutions_and_the_instructor_page(student):
+    config = (student / "_config.yml").read_text()
+    assert re.search(r"^\s+hide_solutions: true", config, flags=re.M)
+    assert "(student edition)" in config
+    assert "book/instructors" not in (student / "_toc.yml").read_text()
+    assert not (student / "book" / "instructors.md").exists()
+
+
+def test_existing_out_is_refused_unless_forced(student):
+    res = subprocess.run([sys.executable, "-m", "vaebook.assign", str(BOOK), "--out", str(student)], capture_output=True, text=True)
+    assert res.returncode == 2 and "exists; pass --force" in res.stderr
+    res = subprocess.run([sys.executable, "-m", "vaebook.assign", str(BOOK), "--out", str(student), "--force"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+def test_out_may_not_overwrite_the_source():
+    with pytest.raises(ValueError, match="would overwrite the source book"):
+        assign.make_student_version(BOOK, ROOT, force=True)
+
+
+def _exercises(nb):
+    """(solution cell, check cell) pairs, in order."""
+    cells = nb["cells"]
+    pairs = []
+    for i, c in enumerate(cells):
+        if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("solution"):
+            check = next(d for d in cells[i + 1:] if d["cell_type"] == "code" and _src(d).lstrip().startswith("vb.checks."))
+            pairs.append((c, check))
+    return pairs
+
+
+def _run_pair(solution_src: str, check_src: str):
+    ns = {"vb": vb, "torch": torch, "math": __import__("math")}
+    exec(solution_src, ns)  # noqa: S102 (our own notebooks)
+    return eval(check_src.strip(), ns)  # noqa: S307
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_source_solutions_pass_and_student_stubs_say_not_yet_implemented(path, monkeypatch):
+    monkeypatch.delenv("VAEBOOK_STRICT_CHECKS", raising=False)
+    nb = json.loads(path.read_text())
+    stud = assign.student_notebook(nb)
+    pairs, stud_pairs = _exercises(nb), _exercises(stud)
+    assert pairs and len(pairs) == len(stud_pairs)
+    for (sol, check), (stub, _) in zip(pairs, stud_pairs):
+        result = _run_pair(_src(sol), _src(check))
+        assert result, f"{path.name}: the source solution fails its check: {result!r}"
+        result = _run_pair(_src(stub), _src(check))
+        assert not result and "not yet implemented" in repr(result)
+
+
+def test_a_wrong_kl_in_the_chapter_fails_with_a_helpful_message():
+    """Flip the sign of the KL exercise's solution in the chapter itself: the check must explain."""
+    path = next((p for p in CHAPTERS if "gaussian_kl(gaussian_kl)" in p.read_text()), None)
+    if path is None:
+        pytest.skip("the KL exercise is not written yet")
+    nb = json.loads(path.read_text())
+    sol, check = next((s, c) for s, c in _exercises(nb) if "gaussian_kl" in _src(c))
+    wrong = re.sub(r"(### BEGIN SOLUTION\n)([ \t]*)return ", r"\1\2return -", _src(sol))
+    if wrong == _src(sol):  # the solution is not a single return: negate the function instead
+        wrong = _src(sol) + "\n_right = gaussian_kl\ngaussian_kl = lambda mu, logvar: -_right(mu, logvar)"
+    with pytest.raises(checks.CheckFailed, match="sign is flipped") as info:
+        _run_pair(wrong, _src(check))
+    assert "expected:" in str(info.value) and "got:" in str(info.value) and "shape" in str(info.value)
