@@ -122,9 +122,19 @@ def _exercises(nb):
     return pairs
 
 
-def _run_pair(solution_src: str, check_src: str):
-    ns = {"vb": vb, "torch": torch, "math": __import__("math")}
-    exec(solution_src, ns)  # noqa: S102 (our own notebooks)
+def _imports(nb) -> str:
+    """The chapter's top-level import lines, so a solution can use what the chapter imported."""
+    lines = []
+    for c in nb["cells"]:
+        if c["cell_type"] == "code":
+            lines += [line for line in _src(c).splitlines() if re.match(r"(import|from) \w", line)]
+    return "\n".join(lines)
+
+
+def _run_pair(solution_src: str, check_src: str, imports: str = ""):
+    ns = {"vb": vb, "torch": torch}
+    exec(imports, ns)  # noqa: S102 (our own notebooks)
+    exec(solution_src, ns)  # noqa: S102
     return eval(check_src.strip(), ns)  # noqa: S307
 
 
@@ -135,10 +145,11 @@ def test_source_solutions_pass_and_student_stubs_say_not_yet_implemented(path, m
     stud = assign.student_notebook(nb)
     pairs, stud_pairs = _exercises(nb), _exercises(stud)
     assert pairs and len(pairs) == len(stud_pairs)
+    imports = _imports(nb)
     for (sol, check), (stub, _) in zip(pairs, stud_pairs):
-        result = _run_pair(_src(sol), _src(check))
+        result = _run_pair(_src(sol), _src(check), imports)
         assert result, f"{path.name}: the source solution fails its check: {result!r}"
-        result = _run_pair(_src(stub), _src(check))
+        result = _run_pair(_src(stub), _src(check), imports)
         assert not result and "not yet implemented" in repr(result)
 
 
@@ -153,5 +164,5 @@ def test_a_wrong_kl_in_the_chapter_fails_with_a_helpful_message():
     if wrong == _src(sol):  # the solution is not a single return: negate the function instead
         wrong = _src(sol) + "\n_right = gaussian_kl\ngaussian_kl = lambda mu, logvar: -_right(mu, logvar)"
     with pytest.raises(checks.CheckFailed, match="sign is flipped") as info:
-        _run_pair(wrong, _src(check))
+        _run_pair(wrong, _src(check), _imports(nb))
     assert "expected:" in str(info.value) and "got:" in str(info.value) and "shape" in str(info.value)

@@ -413,6 +413,8 @@ def reparameterize(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> CheckResul
         (lambda r: cases[0].args[0] + cases[0].args[1] * cases[0].args[2], "logvar is log sigma^2; take sigma = exp(logvar / 2)."),
     ]
     ok = check("reparameterize", fn, lambda m, lv, e: _stats.reparameterize(m, lv, e), cases, hints=hints)
+    if not ok:  # not yet implemented
+        return ok
     mu = torch.tensor([[0.5, -0.5]], requires_grad=True)
     logvar = torch.tensor([[0.2, 0.4]], requires_grad=True)
     z = fn(mu, logvar, torch.tensor([[1.0, 2.0]]))

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from . import stats
 from .data import ImageData, binarize as _binarize
 from .models import MODEL_CLASSES, VAE, build_model
 from .objectives import LossOutput, training_loss
@@ -175,6 +176,20 @@ SCHEDULES = ("constant", "cosine", "linear", "wsd")
 WSD_DECAY = 0.3  # the fraction of training over which "wsd" decays the learning rate to 0
 
 
+def _adam(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """Adam with the fused kernel where this PyTorch has one for the device (same update, one pass).
+
+    For a small model on a CPU the optimizer's per-tensor loop is a large share of a step; the
+    fused kernel makes ``fit`` about a third faster than a loop with the default Adam
+    (``benchmarks/train_speed.py``).
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # an older PyTorch, or no fused kernel for this device
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
 def _lr_factor(schedule: str, progress: float, warmup: float) -> float:
     """The learning-rate multiplier at ``progress`` (the fraction of training done, 0 to 1)."""
     if warmup > 0 and progress < warmup:
@@ -322,7 +337,7 @@ def fit(
     x = x.to(device)
     target = target.to(device) if target is not None else None
     g = torch.Generator(device=device).manual_seed(seed if seed is not None else torch.seed() % 2**63)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = _adam(model, lr, weight_decay)
 
     n = x.shape[0]
     bs = min(batch_size, n)
@@ -352,8 +367,10 @@ def fit(
                 factor = _lr_factor(schedule, state.progress, warmup)
                 for group in opt.param_groups:
                     group["lr"] = lr * factor
-                xb, tb = _batch(x, target, perm[i * bs:(i + 1) * bs], binarize, corrupt, g)
-                out = loss_fn(model, xb, tb)
+                # the first batch is checked in full; after that, skip the value scans (same data path)
+                with stats.value_checks(state.step == 0):
+                    xb, tb = _batch(x, target, perm[i * bs:(i + 1) * bs], binarize, corrupt, g)
+                    out = loss_fn(model, xb, tb)
                 if not torch.isfinite(out.loss):
                     raise FloatingPointError(
                         f"the loss became {out.loss.item()} at epoch {epoch}, step {i + 1} "
