@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -170,8 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"wrote {len(written)} student notebooks to {args.out / 'book'}")
     if args.html:
-        cmd = ["jupyter-book", "build", str(args.out), "--builder", "html", "--warningiserror", "--keep-going"]
-        rc = subprocess.run(cmd).returncode
+        # the jupyter-book CLI of this interpreter (no PATH needed); the build executes the student notebooks
+        cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
+               "build", str(args.out), "--builder", "html", "--warningiserror", "--keep-going"]
+        env = dict(os.environ, VAEBOOK_PROGRESS="0")
+        rc = subprocess.run(cmd, env=env).returncode
         if rc:
             return rc
         print(f"student book: {args.out / '_build' / 'html' / 'index.html'}")

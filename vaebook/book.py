@@ -162,14 +162,9 @@ def normalize_notebook(nb: dict) -> dict:
         "colab": {"provenance": [], "toc_visible": True},
     }
     nb["nbformat"], nb["nbformat_minor"] = 4, 5
-    used: set[str] = set()
     for i, cell in enumerate(nb.get("cells", [])):
         cell.setdefault("metadata", {})
-        cid = cell.get("id") or f"cell-{i}"
-        while cid in used:
-            cid = f"{cid}-{i}"
-        used.add(cid)
-        cell["id"] = cid
+        cell["id"] = f"cell-{i:03d}"  # stable ids: regenerating a chapter does not churn its diff
         if isinstance(cell.get("source"), list):
             cell["source"] = "".join(cell["source"])
         if cell.get("cell_type") == "code":
