@@ -118,6 +118,25 @@ def test_grid_posterior_matches_exact_log_px_and_normalises():
     torch.testing.assert_close(mass, torch.ones(3, dtype=mass.dtype), atol=1e-6, rtol=0)
 
 
+def test_grid_posterior_bernoulli_path_matches_the_pairwise_computation():
+    """The all-pairs matrix product equals decoding every grid point for every image separately."""
+    torch.manual_seed(0)
+    vae = vb.VAE(z_dim=2, hidden=(16,))
+    x = torch.bernoulli(torch.rand(3, 784), generator=torch.Generator().manual_seed(1))
+    grid = vb.grid_posterior(vae, x, lim=3.0, n=21)
+    z1, z2 = torch.meshgrid(grid.z1, grid.z2, indexing="ij")
+    z = torch.stack([z1.flatten(), z2.flatten()], -1)  # (441, 2)
+    with torch.no_grad():
+        logits = vae.decode(z.unsqueeze(1).expand(-1, 3, 2))  # (441, 3, 1, 28, 28): one decode per pair
+        log_joint = vb.bernoulli_log_prob(x.view(3, 1, 28, 28), logits) + vb.standard_normal_log_prob(z).unsqueeze(1)
+    delta = (grid.z1[1] - grid.z1[0]).item()
+    expected = torch.logsumexp(log_joint, dim=0) + 2 * math.log(delta)
+    torch.testing.assert_close(grid.log_px, expected, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(grid.log_posterior.view(3, -1), (log_joint.T - expected[:, None]), rtol=1e-5, atol=1e-3)
+    with pytest.raises(ValueError, match=r"Bernoulli targets x must lie in \[0, 1\]"):
+        vb.grid_posterior(vae, x * 2, lim=3.0, n=5)
+
+
 def test_ppca_em_increases_the_elbo_and_reaches_the_ml_solution():
     true = _ppca(d=5, k=2, c=0.1, seed=4)
     x = _data(true, n=500, seed=5)

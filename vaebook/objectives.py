@@ -216,6 +216,29 @@ class GridPosterior(NamedTuple):
     z2: Tensor  # (n,) grid coordinates along z_2
 
 
+def _log_px_given_z_all_pairs(x: Tensor, x_out: Tensor, likelihood: str, c: float) -> Tensor:
+    """``log p(x_i | z_g)`` for every decoded grid point ``g`` (``x_out``: ``(m, ...)``) and example ``i``: ``(m, b)``.
+
+    The Bernoulli term is linear in ``x``, so all pairs come from one matrix product instead of an
+    ``(m, b, D)`` tensor; the Gaussian one is computed pair by pair (expanding the square would lose
+    precision), in chunks that bound memory.
+    """
+    if likelihood == "bernoulli":
+        if x.numel() and (x.min() < 0 or x.max() > 1):
+            raise ValueError(
+                f"Bernoulli targets x must lie in [0, 1], got values in [{x.min().item():.3g}, {x.max().item():.3g}]"
+            )
+        logits = x_out.flatten(1)  # (m, D)
+        # sum_j x_j l_j - softplus(l_j)  (the stable form of stats.bernoulli_log_prob), for all pairs
+        return logits @ x.flatten(1).T - F.softplus(logits).sum(1, keepdim=True)  # (m, b)
+    step = max(1, 2**22 // (x.shape[0] * x[0].numel()))  # bounds the (m', b, D) tensor below
+    parts = [
+        log_px_given_z(x, out.unsqueeze(1).expand(-1, *x.shape), likelihood, c)  # (m', b)
+        for out in x_out.split(step)
+    ]
+    return torch.cat(parts, dim=0)  # (m, b)
+
+
 @torch.no_grad()
 def grid_posterior(model, x: Tensor, lim: float = 4.0, n: int = 161) -> GridPosterior:
     r"""Compute :math:`\log p(x)` by quadrature over a 2-D latent grid, and the exact posterior there.
@@ -242,8 +265,8 @@ def grid_posterior(model, x: Tensor, lim: float = 4.0, n: int = 161) -> GridPost
     delta = (g[1] - g[0]).item()
     log_joint = []
     for zc in z.split(4096):
-        x_out = model.decode(zc.unsqueeze(1).expand(-1, x.shape[0], 2))  # (m, b, *data_shape)
-        lpx = log_px_given_z(x, x_out, model.likelihood, model.c)  # (m, b)
+        x_out = model.decode(zc)  # (m, *data_shape): each grid point is decoded once, for all examples
+        lpx = _log_px_given_z_all_pairs(x, x_out, model.likelihood, model.c)  # (m, b)
         log_joint.append(lpx + stats.standard_normal_log_prob(zc).unsqueeze(1))  # (m, b)
     log_joint = torch.cat(log_joint, dim=0).T  # (b, n*n)
     log_px = torch.logsumexp(log_joint, dim=1) + 2 * math.log(delta)  # (b,)
