@@ -41,10 +41,15 @@ import nbformat
 
 _files = {}
 _start = {}
+_end = {}
 
 
 def pytest_runtest_setup(item):
     _start.setdefault(str(item.parent.fspath), time.perf_counter())
+
+
+def pytest_runtest_teardown(item):
+    _end[str(item.parent.fspath)] = time.perf_counter()
 
 
 def pytest_runtest_makereport(item, call):
@@ -69,7 +74,7 @@ def pytest_sessionfinish(session, exitstatus):
     for path, entry in _files.items():
         if not entry["failed"]:
             nbformat.write(entry["nb"], path.replace(".ipynb", ".executed.ipynb"))
-        report[path] = {"failed": entry["failed"], "seconds": time.perf_counter() - _start.get(path, time.perf_counter())}
+        report[path] = {"failed": entry["failed"], "seconds": _end.get(path, 0.0) - _start.get(path, 0.0)}
     with open("nbval-report.json", "w") as f:
         json.dump(report, f)
 '''

@@ -64,8 +64,25 @@ def test_chapter_house_rules(path):
     assert any("remove-cell" in c["metadata"].get("tags", []) and "assert" in _src(c) for c in code), f"{path.name}: no hidden check cell"
     assert any("vb.widgets.quiz(" in _src(c) for c in code), f"{path.name}: no quiz"
     assert re.search(r"^## Summary", md, flags=re.M), f"{path.name}: no summary"
-    for c in code:  # figures assigned, so each is shown once
-        assert not re.search(r"^vb\.plot\.\w+\(", _src(c), flags=re.M), f"{path.name}: assign vb.plot results (fig = ...)"
+    for c in code:  # a cell ending in a bare vb.plot call shows its figure twice (result + inline plot)
+        lines = [line for line in _src(c).splitlines() if line.strip() and not line.startswith((" ", "\t", ")", "]"))]
+        if lines:
+            assert not re.match(r"vb\.plot\.\w+\(", lines[-1]), f"{path.name}: assign the last vb.plot result (fig = ...)"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_nothing_after_an_exercise_uses_the_students_function(path):
+    """Student notebooks stub the solution: later cells (other than its check) must not call it."""
+    cells = [c for c in _cells(path) if c["cell_type"] == "code"]
+    for i, c in enumerate(cells):
+        if "### BEGIN SOLUTION" not in _src(c):
+            continue
+        name = re.search(r"^def\s+(\w+)", _src(c), flags=re.M).group(1)
+        for later in cells[i + 1:]:
+            src = _src(later)
+            if src.lstrip().startswith(f"vb.checks.{name}("):
+                continue
+            assert not re.search(rf"(?<![\w.]){name}\(", src), f"{path.name}: a later cell calls the exercise's {name}()"
 
 
 def test_coding_exercises_cover_the_course():
@@ -85,8 +102,7 @@ def test_the_lecture_polls_are_quizzes_with_answer_true():
     text = {p.stem: "\n".join(_src(c) for c in _cells(p)) for p in CHAPTERS}
     polls = [("01_autoencoders", "backprop"), ("06_elbo", "EM")]
     for stem, word in polls:
-        if stem not in text:
-            pytest.skip(f"{stem} not written yet")
+        assert stem in text, f"{stem} is missing"
         quizzes = re.findall(r"vb\.widgets\.quiz\(\s*(.*?)\n\)", text[stem], flags=re.S)
         assert any(word.lower() in q.lower() for q in quizzes), f"{stem}: the poll about {word} is missing"
 
@@ -101,9 +117,6 @@ def test_every_equation_the_library_cites_is_defined_once_in_the_book():
         for label in re.findall(r"\$\$\s*\((eq-[\w-]+)\)", text):
             defined.setdefault(label, []).append(p.name)
     missing = sorted(cited - set(defined))
-    written = {p.stem for p in CHAPTERS}
-    if len(written) < 9:  # chapters still being written: only check what can be checked
-        missing = [m for m in missing if any(m in p.read_text() for p in CHAPTERS)]
     assert not missing, f"cited by the library but never defined: {missing}"
     twice = {k: v for k, v in defined.items() if len(v) > 1}
     assert not twice, f"defined more than once: {twice}"

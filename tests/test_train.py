@@ -50,6 +50,26 @@ def test_fit_is_bit_for_bit_repeatable_on_cpu(digits):
     assert torch.equal(w1, w2)
 
 
+def test_evaluation_leaves_the_random_numbers_of_training_alone(digits):
+    """Per-epoch test evaluation must not shift the global RNG that training draws z ~ q from."""
+
+    def run(test_size):
+        vb.seed_everything(3)
+        vae = vb.VAE(z_dim=2, hidden=(16,))
+        hist = vb.fit(vae, digits, epochs=2, batch_size=128, binarize=True, test_data=digits[:test_size], progress=False, device="cpu")
+        return hist.train["loss"], torch.randn(3)  # the training, and what the global RNG gives next
+
+    (loss_a, next_a), (loss_b, next_b) = run(64), run(256)
+    assert loss_a == loss_b
+    assert torch.equal(next_a, next_b)
+    # and an evaluation gives the same numbers whatever state the global RNG is in
+    vae = vb.VAE(z_dim=2, hidden=(16,))
+    torch.manual_seed(0)
+    first = vb.evaluate(vae, digits, binarize=True)
+    torch.manual_seed(99)
+    assert vb.evaluate(vae, digits, binarize=True) == first
+
+
 def test_fit_trains_on_corrupted_pairs_against_the_clean_target(digits):
     seen = []
 

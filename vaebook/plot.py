@@ -179,16 +179,20 @@ def training_curves(
 def posterior_contours(
     z1: Tensor, z2: Tensor, log_density: Tensor, ax=None, levels: int = 6, colors: str = "C0", label: str | None = None
 ) -> Figure:
-    """Contours of a 2-D density given on a grid (``log_density[i, j]`` at ``(z1[i], z2[j])``)."""
+    """Contours of a 2-D density given on a grid (``log_density[i, j]`` at ``(z1[i], z2[j])``).
+
+    ``label`` adds a legend entry (a line in ``colors``) for these contours.
+    """
     if ax is None:
         fig, ax = plt.subplots(figsize=(3.5, 3.5))
     else:
         fig = ax.figure
     dens = log_density.detach().cpu().exp().numpy().T  # contour wants [row=z2, col=z1]
     top = dens.max()
-    cs = ax.contour(z1.cpu().numpy(), z2.cpu().numpy(), dens, levels=np.linspace(top / (levels + 1), top, levels), colors=colors)
-    if label:
-        cs.collections[0].set_label(label) if hasattr(cs, "collections") else None
+    ax.contour(z1.cpu().numpy(), z2.cpu().numpy(), dens, levels=np.linspace(top / (levels + 1), top, levels), colors=colors)
+    if label:  # contour sets have no legend handle of their own: add a proxy line
+        ax.plot([], [], color=colors, label=label)
+        ax.legend(fontsize=8)
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
     ax.set_aspect("equal")

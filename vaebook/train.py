@@ -254,13 +254,18 @@ def evaluate(
     model.eval()
     sums: dict[str, float] = {}
     n = x.shape[0]
-    for start in range(0, n, batch_size):
-        idx = torch.arange(start, min(n, start + batch_size))
-        xb, tb = _batch(x, target, idx, binarize, corrupt, g)
-        out = loss_fn(model, xb.to(device), tb.to(device))
-        w = len(idx)
-        for k, v in {"loss": out.loss, **out.metrics}.items():
-            sums[k] = sums.get(k, 0.0) + float(v) * w
+    # The loss may draw noise from the global generator (a VAE's z ~ q): fork it and seed the fork,
+    # so evaluating neither changes the random numbers of the training that follows nor depends on them.
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        for start in range(0, n, batch_size):
+            idx = torch.arange(start, min(n, start + batch_size))
+            xb, tb = _batch(x, target, idx, binarize, corrupt, g)
+            out = loss_fn(model, xb.to(device), tb.to(device))
+            w = len(idx)
+            for k, v in {"loss": out.loss, **out.metrics}.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * w
     model.train(was_training)
     return {k: v / n for k, v in sums.items()}
 
