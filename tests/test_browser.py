@@ -240,3 +240,29 @@ def test_latent_explorer_falls_back_to_a_static_image_without_javascript(browser
         assert page.locator(".vbx .vbx-live").first.is_hidden()
     finally:
         context.close()
+
+
+STUDENT_HTML = ROOT / "_build" / "student" / "_build" / "html"
+
+
+def test_student_book_shows_no_solutions(browser):
+    """The student edition (make student-check builds it): no solutions, checks say 'not yet implemented'."""
+    if not (STUDENT_HTML / "index.html").exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{STUDENT_HTML} is missing: make test builds it (make student-check)")
+        pytest.skip("the student book is not built (make student-check)")
+    pages = sorted((STUDENT_HTML / "book").glob("*.html"))
+    assert not (STUDENT_HTML / "book" / "instructors.html").exists()
+    text = {p.name: p.read_text(encoding="utf-8") for p in pages}
+    for name, html in text.items():
+        assert 'class="solution' not in html, f"{name}: a solution is in the student book"
+        assert "BEGIN SOLUTION" not in html, f"{name}: solution code is in the student book"
+    assert "not yet implemented" in text["07_reparametrization.html"]
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto((STUDENT_HTML / "book" / "07_reparametrization.html").as_uri())
+        assert page.locator(".vbq").count() >= 1  # quizzes stay
+        assert "raise NotImplementedError()" in page.locator("article").inner_text()
+    finally:
+        context.close()

@@ -1,6 +1,6 @@
 """Generate student versions of the chapters: solutions stripped, checks kept.
 
-    python -m vaebook.assign book/ --out student/ [--force] [--html]
+    python -m vaebook.assign book/ --out student/ [--force] [--no-html]
 
 From one source (the chapters in ``book/``) it writes
 
@@ -10,8 +10,9 @@ From one source (the chapters in ``book/``) it writes
   the solutions of conceptual exercises (``{solution}`` blocks) are removed from the markdown;
   the check cells stay, and report "not yet implemented" until the function is written.
 - ``OUT/_config.yml``, ``OUT/_toc.yml`` and the book's pages: a student edition of the book, built
-  with sphinx-exercise's ``hide_solutions`` (and without the instructors' page). ``--html`` builds
-  it into ``OUT/_build/html`` (this executes the student notebooks: a stub must not stop a chapter).
+  with sphinx-exercise's ``hide_solutions`` (and without the instructors' page), built into
+  ``OUT/_build/html``. Building executes the student notebooks (a few minutes; a stub must not stop
+  a chapter); ``--no-html`` writes the sources only.
 
 The source notebooks are only read. An existing ``--out`` folder is refused unless ``--force``.
 """
@@ -118,6 +119,14 @@ def _student_toc(text: str) -> str:
     return "\n".join(kept) + "\n"
 
 
+def _drop_instructor_links(text: str) -> str:
+    """Links to pages left out of the student edition become plain text (no broken references)."""
+    for page in INSTRUCTOR_PAGES:
+        stem = page.split("/")[-1]
+        text = re.sub(r"\{doc\}`" + re.escape(stem) + "`", "the instructors' page (not in this edition)", text)
+    return text
+
+
 def make_student_version(book: Path, out: Path, force: bool = False) -> list[Path]:
     """Write the student notebooks and book into ``out``; return the notebooks written."""
     book = book.resolve()
@@ -142,9 +151,11 @@ def make_student_version(book: Path, out: Path, force: bool = False) -> list[Pat
             _write_text(target, json.dumps(student_notebook(nb), indent=1, ensure_ascii=False) + "\n")
             written.append(out / "book" / path.name)
         for page in book.iterdir():
-            if page.suffix in (".md", ".bib") and f"book/{page.stem}" not in INSTRUCTOR_PAGES:
+            if page.suffix == ".md" and f"book/{page.stem}" not in INSTRUCTOR_PAGES:
+                _write_text(tmp / "book" / page.name, _drop_instructor_links(page.read_text(encoding="utf-8")))
+            elif page.suffix == ".bib":
                 shutil.copy2(page, tmp / "book" / page.name)
-            elif page.is_dir() and page.name == "_ext":
+            elif page.is_dir() and page.name in ("_ext", "_static"):
                 shutil.copytree(page, tmp / "book" / page.name)
         if (root / "_config.yml").exists():
             _write_text(tmp / "_config.yml", _student_config((root / "_config.yml").read_text(encoding="utf-8")))
@@ -162,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("book", type=Path, help="the folder of source chapters, e.g. book/")
     ap.add_argument("--out", type=Path, required=True, help="where to write the student version")
     ap.add_argument("--force", action="store_true", help="replace --out if it exists")
-    ap.add_argument("--html", action="store_true", help="also build the student HTML book into OUT/_build/html")
+    ap.add_argument("--no-html", action="store_true", help="write the notebooks and book sources only, do not build the HTML")
     args = ap.parse_args(argv)
     try:
         written = make_student_version(args.book, args.out, force=args.force)
@@ -170,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"wrote {len(written)} student notebooks to {args.out / 'book'}")
-    if args.html:
+    if not args.no_html:
         # the jupyter-book CLI of this interpreter (no PATH needed); the build executes the student notebooks
         cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
                "build", str(args.out), "--builder", "html", "--warningiserror", "--keep-going"]
