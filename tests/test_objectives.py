@@ -162,6 +162,26 @@ def test_ppca_em_increases_the_elbo_and_reaches_the_ml_solution():
     torch.testing.assert_close(model.W @ model.W.T, WWt_ml, atol=1e-3, rtol=1e-3)
 
 
+def test_ppca_m_step_is_the_argmax_of_the_elbo_with_q_fixed():
+    """The M-step is exact: at its (W, b, c) the ELBO's gradient vanishes, and nudging c lowers it."""
+    true = _ppca(d=6, k=2, c=0.2, seed=7)
+    x = _data(true, n=300, seed=8)
+    g = torch.Generator().manual_seed(9)
+    model = vb.LinearGaussian(torch.randn(6, 2, generator=g, dtype=torch.float64), torch.randn(6, generator=g, dtype=torch.float64), 2.0)
+    with torch.no_grad():
+        m, S = model.posterior(x)  # the q that the M-step holds fixed
+    vb.ppca_em_step(model, x)
+    model.W.grad = model.b.grad = None
+    vb.ppca_elbo(model, x, m, S).sum().backward()
+    assert model.W.grad.abs().max() < 1e-8 and model.b.grad.abs().max() < 1e-8, (model.W.grad, model.b.grad)
+    c_star = model.c
+    with torch.no_grad():
+        best = vb.ppca_elbo(model, x, m, S).sum()
+        for factor in (0.99, 1.01):
+            model.c_value = c_star * factor
+            assert vb.ppca_elbo(model, x, m, S).sum() < best
+
+
 def test_ppca_e_step_elbo_equals_log_px():
     model = _ppca()
     x = _data(model, n=10)

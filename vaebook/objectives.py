@@ -394,7 +394,9 @@ def ppca_em_step(model: LinearGaussian, x: Tensor, update_c: bool = True) -> tup
 
     EM is coordinate ascent on the ELBO: the **E-step** sets ``q(z|x)`` to the exact posterior,
     which makes the KL gap zero so the ELBO touches ``log p(x)``; the **M-step** maximises the
-    ELBO over ``(W, b, c)`` with ``q`` held fixed, in closed form.
+    ELBO over ``(W, b, c)`` jointly with ``q`` held fixed, in closed form: ``(W, b)`` is the
+    least-squares regression of ``x`` on the expected code ``E_q[(z, 1)]``, then ``c`` is the
+    expected squared residual per dimension.
 
     Returns the data set's summed ELBO after the E-step and after the M-step (both scalars): the
     second is never below the first, and the first equals ``sum log p(x)``.
@@ -406,13 +408,16 @@ def ppca_em_step(model: LinearGaussian, x: Tensor, update_c: bool = True) -> tup
     # E-step: q(z | x_i) = p(z | x_i) = N(m_i, S)
     m, S = model.posterior(x)  # (n, k), (k, k)
     elbo_e = ppca_elbo(model, x, m, S).sum()
-    # M-step: maximise sum_i E_q[log p(x_i, z)] over b, W, c (closed form)
-    Ezz = n * S + m.T @ m  # (k, k): sum_i E[z z^T]
-    b = (x - m @ model.W.T).mean(0)  # (d,)
-    xc = x - b  # (n, d)
-    W = (xc.T @ m) @ torch.linalg.inv(Ezz)  # (d, k)
+    # M-step over (W, b) together: append a constant 1 to the code, so that W z + b = [W, b] (z, 1)
+    m1 = torch.cat([m, torch.ones(n, 1, dtype=m.dtype, device=m.device)], dim=1)  # (n, k+1): E_q[(z, 1)]
+    Ezz = m1.T @ m1  # (k+1, k+1): sum_i E_q[(z, 1)(z, 1)^T] ...
+    Ezz[:k, :k] += n * S  # ... whose z z^T block also holds the posterior covariance
+    Wb = torch.linalg.solve(Ezz, m1.T @ x).T  # (d, k+1): the normal equations [W, b] Ezz = x^T m1
+    W, b = Wb[:, :k], Wb[:, k]
     if update_c:
-        c = ((xc.pow(2).sum() - 2 * torch.sum((xc @ W) * m) + torch.trace(Ezz @ W.T @ W)) / (n * d)).item()
+        # c = (1 / nd) sum_i E_q ||x_i - W z - b||^2 = (sum_i ||x_i - W m_i - b||^2 + n tr(W S W^T)) / nd
+        r = x - m @ W.T - b  # (n, d)
+        c = ((r.pow(2).sum() + n * torch.trace(W @ S @ W.T)) / (n * d)).item()
         model.c_value = max(c, 1e-8)
     model.W.copy_(W)
     model.b.copy_(b)
