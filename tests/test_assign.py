@@ -91,6 +91,18 @@ def test_student_notebooks_hold_no_solution_text(student):
         assert all(c.get("outputs", []) == [] for c in st["cells"] if c["cell_type"] == "code")
 
 
+def test_nbgrader_source_keeps_code_solutions_and_drops_conceptual_ones(student):
+    """OUT/nbgrader: what nbgrader's generate_assignment needs, with nothing it would leak."""
+    for src in CHAPTERS:
+        nb = json.loads(src.read_text())
+        out = json.loads((student / "nbgrader" / src.name).read_text())
+        assert "{solution}" not in json.dumps(out), f"{src.name}: a conceptual solution would reach students"
+        code = lambda n: [c for c in n["cells"] if c["cell_type"] == "code"]  # noqa: E731
+        assert [_src(c) for c in code(out)] == [_src(c) for c in code(nb)]  # code solutions intact
+        assert [c["metadata"].get("nbgrader") for c in code(out)] == [c["metadata"].get("nbgrader") for c in code(nb)]
+        assert sum("### BEGIN SOLUTION" in _src(c) for c in code(out)) >= 1
+
+
 def test_student_book_hides_solutions_and_the_instructor_page(student):
     config = (student / "_config.yml").read_text()
     assert re.search(r"^\s+hide_solutions: true", config, flags=re.M)

@@ -9,6 +9,10 @@ From one source (the chapters in ``book/``) it writes
   ``# YOUR CODE HERE`` / ``raise NotImplementedError()`` at the same indentation, as nbgrader does;
   the solutions of conceptual exercises (``{solution}`` blocks) are removed from the markdown;
   the check cells stay, and report "not yet implemented" until the function is written.
+- ``OUT/nbgrader/*.ipynb``: the source of an nbgrader assignment. The code solutions stay between
+  their markers (with nbgrader's cell metadata), for ``nbgrader generate_assignment`` to strip;
+  the conceptual solutions are already removed, because nbgrader only strips marked cells and
+  would hand the ``{solution}`` blocks of the markdown to students.
 - ``OUT/_config.yml``, ``OUT/_toc.yml`` and the book's pages: a student edition of the book, built
   with sphinx-exercise's ``hide_solutions`` (and without the instructors' page), built into
   ``OUT/_build/html``. Building executes the student notebooks (a few minutes; a stub must not stop
@@ -83,14 +87,18 @@ def strip_solution_markdown(source: str) -> str:
     return _FENCED_SOLUTION.sub("", source)
 
 
-def student_notebook(nb: dict) -> dict:
-    """A student copy of a notebook (the input is not modified)."""
+def student_notebook(nb: dict, strip_code: bool = True) -> dict:
+    """A student copy of a notebook (the input is not modified).
+
+    ``strip_code=False`` keeps the code solutions between their markers and removes only the
+    conceptual solutions: the source that nbgrader expects.
+    """
     nb = json.loads(json.dumps(nb))
     for cell in nb.get("cells", []):
         src = cell.get("source", "")
         src = "".join(src) if isinstance(src, list) else src
         if cell.get("cell_type") == "code":
-            if BEGIN in src or END in src:
+            if strip_code and (BEGIN in src or END in src):
                 src = strip_solution_code(src)
                 tags = [t for t in cell.get("metadata", {}).get("tags", []) if t != "hide-input"]
                 cell.setdefault("metadata", {})["tags"] = tags  # students see their stub
@@ -150,6 +158,8 @@ def make_student_version(book: Path, out: Path, force: bool = False) -> list[Pat
             target = tmp / "book" / path.name
             _write_text(target, json.dumps(student_notebook(nb), indent=1, ensure_ascii=False) + "\n")
             written.append(out / "book" / path.name)
+            source = json.dumps(student_notebook(nb, strip_code=False), indent=1, ensure_ascii=False) + "\n"
+            _write_text(tmp / "nbgrader" / path.name, source)
         for page in book.iterdir():
             if page.suffix == ".md" and f"book/{page.stem}" not in INSTRUCTOR_PAGES:
                 _write_text(tmp / "book" / page.name, _drop_instructor_links(page.read_text(encoding="utf-8")))
