@@ -64,6 +64,16 @@ def test_kl_missing_the_half_fails_with_a_hint():
     _fails(checks.gaussian_kl, lambda mu, lv: (mu**2 + lv.exp() - 1 - lv).sum(-1), "factor 1/2 is missing")
 
 
+def test_a_hint_is_computed_on_the_case_that_failed():
+    """A mistake that shows only on a later input still gets its hint, worked out on that input."""
+    cases = [checks.Case((1.0,), "x = 1"), checks.Case((2.0,), "x = 2")]
+    hints = [(lambda r, case: r + case.args[0], "you added x.")]
+    student = lambda x: x * x + (x if x > 1.5 else 0.0)  # noqa: E731  right at x = 1, wrong at x = 2
+    with pytest.raises(checks.CheckFailed) as info:
+        checks.check("square", student, lambda x: x * x, cases, hints=hints)
+    assert "case 2 of 2 (x = 2" in str(info.value) and "Hint: you added x." in str(info.value)
+
+
 def test_kl_summed_over_the_batch_reports_the_shape():
     _fails(checks.gaussian_kl, lambda mu, lv: kl_right(mu, lv).sum(), "expected shape (5,), got ()")
 

@@ -64,7 +64,7 @@ class CheckResult:
         self.passed = passed
         self.message = message
 
-    def __bool__(self) -> CheckResult:
+    def __bool__(self) -> bool:
         return self.passed
 
     def __repr__(self) -> str:
@@ -99,7 +99,7 @@ def _show(value: Any, limit: int = 6) -> str:
     return repr(value)
 
 
-def _strict() -> CheckResult:
+def _strict() -> bool:
     return os.environ.get("VAEBOOK_STRICT_CHECKS", "0") not in ("", "0", "false", "False")
 
 
@@ -144,12 +144,12 @@ def check(
     *,
     atol: float = 1e-5,
     rtol: float = 1e-4,
-    hints: Sequence[tuple[Callable[[Any], Any], str]] = (),
+    hints: Sequence[tuple[Callable[[Any, Case], Any], str]] = (),
 ) -> CheckResult:
     """Compare ``student`` with ``reference`` on every case; see the module docstring.
 
-    ``hints`` pairs a transformation of the reference output (e.g. ``lambda r: -r``) with a hint
-    shown when the student's output matches that transformation instead.
+    ``hints`` pairs a transformation of the reference output on a case (e.g. ``lambda r, case: -r``)
+    with a hint shown when the student's output on that case matches the transformation instead.
     """
     if not callable(student):
         raise TypeError(f"{name}: pass your function itself (without calling it), got {type(student).__name__}")
@@ -171,7 +171,7 @@ def check(
         hint = ""
         for transform, text in hints:
             try:
-                if _compare(got, transform(expected), atol, rtol) is None:
+                if _compare(got, transform(expected, case), atol, rtol) is None:
                     hint = f"\nHint: {text}"
                     break
             except Exception:
@@ -201,7 +201,7 @@ def class_means(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckResult:
         Case((torch.rand(40, 1, 28, 28, generator=g), y), "40 images, 4 per class"),
         Case((torch.rand(10, 784, generator=g), torch.arange(9, -1, -1)), "one image per class, labels in reverse"),
     ]
-    hints = [(lambda r: r.mean(0, keepdim=True).expand_as(r), "average within each class, not over the whole batch.")]
+    hints = [(lambda r, case: r.mean(0, keepdim=True).expand_as(r), "average within each class, not over the whole batch.")]
     return check("class_means", fn, ref, cases, hints=hints)
 
 
@@ -215,9 +215,9 @@ def reconstruction_error(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckResult:
         Case((torch.ones(2, 1, 28, 28), torch.ones(2, 1, 28, 28)), "perfect reconstruction"),
     ]
     hints = [
-        (lambda r: r / 784, "average over pixels gives the mean; the objective sums the squared errors."),
-        (lambda r: r.sqrt(), "the objective uses the squared norm, not the norm."),
-        (lambda r: r.sum(), "return one value per example, shape (b,): sum over pixels only."),
+        (lambda r, case: r / 784, "average over pixels gives the mean; the objective sums the squared errors."),
+        (lambda r, case: r.sqrt(), "the objective uses the squared norm, not the norm."),
+        (lambda r, case: r.sum(), "return one value per example, shape (b,): sum over pixels only."),
     ]
     return check("reconstruction_error", fn, _obj.reconstruction_error, cases, hints=hints)
 
@@ -234,7 +234,7 @@ def pca_reconstruction(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> CheckR
         Case((torch.randn(5, 10, generator=g), torch.randn(10, generator=g), q.T.contiguous()), "5 points, k=3"),
         Case((torch.randn(1, 10, generator=g), torch.zeros(10), q.T[:1].contiguous()), "batch of 1, k=1"),
     ]
-    hints = [(lambda r: r - cases[0].args[1], "add the mean back after projecting.")]
+    hints = [(lambda r, case: r - case.args[1], "add the mean back after projecting.")]
     return check("pca_reconstruction", fn, ref, cases, hints=hints)
 
 
@@ -255,7 +255,7 @@ def gaussian_noise_pairs(fn: Callable[[Tensor, float, torch.Generator], tuple[Te
         Case((torch.rand(3, 1, 28, 28, generator=_gen(3)), 0.5, 10), "sigma 0.5"),
         Case((torch.rand(1, 1, 28, 28, generator=_gen(4)), 0.0, 11), "sigma 0, batch of 1"),
     ]
-    hints = [(lambda r: (r[1], r[0]), "return the pair in the order (noisy input, clean target).")]
+    hints = [(lambda r, case: (r[1], r[0]), "return the pair in the order (noisy input, clean target).")]
     return check(
         "gaussian_noise_pairs",
         lambda x, s, seed: run(fn, x, s, seed),
@@ -316,8 +316,8 @@ def psnr(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckResult:
         Case((torch.full((1, 1, 4, 4), 0.1), torch.zeros(1, 1, 4, 4)), "batch of 1, error 0.1 everywhere"),
     ]
     hints = [
-        (lambda r: r / 2, "PSNR is 10 log10(R^2 / MSE): square the peak, not 10 log10(R / MSE)."),
-        (lambda r: 2 * r, "use 10 log10 of a ratio of powers (squared values), not 20 log10."),
+        (lambda r, case: r / 2, "PSNR is 10 log10(R^2 / MSE): square the peak, not 10 log10(R / MSE)."),
+        (lambda r, case: 2 * r, "use 10 log10 of a ratio of powers (squared values), not 20 log10."),
     ]
     return check("psnr", fn, ref, cases, atol=1e-3, rtol=1e-4, hints=hints)
 
@@ -330,7 +330,7 @@ def code_statistics(fn: Callable[[Tensor], tuple[Tensor, Tensor]]) -> CheckResul
         Case((3 * torch.randn(100, 4, generator=g) + 2,), "100 codes in 4-D"),
         Case((torch.tensor([[1.0, 2.0], [3.0, 6.0]]),), "two codes"),
     ]
-    hints = [(lambda r: (r[0], r[1] ** 2), "return the standard deviation, not the variance.")]
+    hints = [(lambda r, case: (r[0], r[1] ** 2), "return the standard deviation, not the variance.")]
     return check("code_statistics", fn, lambda z: (z.mean(0), z.std(0)), cases, hints=hints)
 
 
@@ -344,7 +344,7 @@ def bernoulli_log_likelihood(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckRes
         Case((x[:1], 40 * torch.randn(1, 784, generator=g)), "batch of 1, saturated logits (stay finite!)"),
         Case((torch.zeros(2, 784), torch.zeros(2, 784)), "p = 1/2 everywhere: -784 log 2"),
     ]
-    hints = [(lambda r: -r, "a log-likelihood is the negative of the cross-entropy loss: flip the sign.")]
+    hints = [(lambda r, case: -r, "a log-likelihood is the negative of the cross-entropy loss: flip the sign.")]
     return check("bernoulli_log_likelihood", fn, _stats.bernoulli_log_prob, cases, atol=1e-3, rtol=1e-5, hints=hints)
 
 
@@ -356,7 +356,7 @@ def naive_log_likelihood(fn: Callable[[Tensor], Tensor]) -> CheckResult:
         Case((torch.tensor([[-1000.0], [-1001.0]]),), "log-probabilities near -1000 (do not exponentiate directly)"),
         Case((torch.tensor([[-5.0, -7.0]]),), "a single sample"),
     ]
-    hints = [(lambda r: r + math.log(cases[0].args[0].shape[0]), "divide by the number of samples: subtract log S.")]
+    hints = [(lambda r, case: r + math.log(case.args[0].shape[0]), "divide by the number of samples: subtract log S.")]
     return check("naive_log_likelihood", fn, lambda a: _stats.log_mean_exp(a, dim=0), cases, hints=hints)
 
 
@@ -377,8 +377,8 @@ def elbo(fn: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]) -> CheckResult:
         return _stats.gaussian_kl(case.args[2], case.args[3])
 
     hints = [
-        (lambda r: -r, "the ELBO is a bound to maximise; you returned its negative (the loss)."),
-        (lambda r: r + 2 * kl_of(cases[0]), "subtract the KL term; you added it."),
+        (lambda r, case: -r, "the ELBO is a bound to maximise; you returned its negative (the loss)."),
+        (lambda r, case: r + 2 * kl_of(case), "subtract the KL term; you added it."),
     ]
     return check("elbo", fn, ref, cases, atol=1e-3, rtol=1e-5, hints=hints)
 
@@ -396,7 +396,7 @@ def em_responsibilities(fn: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]) 
         Case((torch.randn(6, generator=g), torch.tensor([0.3, 0.7]), torch.tensor([-1.0, 1.0]), torch.tensor([0.5, 1.0])), "6 points, 2 components"),
         Case((torch.tensor([40.0]), torch.tensor([0.5, 0.5]), torch.tensor([0.0, 1.0]), torch.tensor([1.0, 1.0])), "one far-away point (use log-space)"),
     ]
-    hints = [(lambda r: r.T, "return shape (n, K): one row per data point.")]
+    hints = [(lambda r, case: r.T, "return shape (n, K): one row per data point.")]
     return check("em_responsibilities", fn, ref, cases, atol=1e-5, rtol=1e-4, hints=hints)
 
 
@@ -409,8 +409,8 @@ def reparameterize(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> CheckResul
         Case((torch.tensor([[2.0]]), torch.tensor([[-60.0]]), torch.tensor([[1.5]])), "batch of 1, zero variance: z = mu"),
     ]
     hints = [
-        (lambda r: cases[0].args[0] + cases[0].args[1].exp() * cases[0].args[2], "sigma = exp(logvar / 2): logvar is the log of the variance."),
-        (lambda r: cases[0].args[0] + cases[0].args[1] * cases[0].args[2], "logvar is log sigma^2; take sigma = exp(logvar / 2)."),
+        (lambda r, case: case.args[0] + case.args[1].exp() * case.args[2], "sigma = exp(logvar / 2): logvar is the log of the variance."),
+        (lambda r, case: case.args[0] + case.args[1] * case.args[2], "logvar is log sigma^2; take sigma = exp(logvar / 2)."),
     ]
     ok = check("reparameterize", fn, lambda m, lv, e: _stats.reparameterize(m, lv, e), cases, hints=hints)
     if not ok:  # not yet implemented
@@ -437,8 +437,8 @@ def gaussian_kl(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckResult:
         Case((torch.zeros(2, 2), torch.full((2, 2), -10.0)), "almost zero variance: KL grows like -log sigma^2"),
     ]
     hints = [
-        (lambda r: -r, "the sign is flipped: the KL divergence is never negative."),
-        (lambda r: 2 * r, "a factor 1/2 is missing in front of the sum."),
+        (lambda r, case: -r, "the sign is flipped: the KL divergence is never negative."),
+        (lambda r, case: 2 * r, "a factor 1/2 is missing in front of the sum."),
     ]
     return check("gaussian_kl", fn, _stats.gaussian_kl, cases, hints=hints)
 
@@ -457,8 +457,8 @@ def importance_log_likelihood(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) ->
         return _stats.log_mean_exp(lpx + lpz - lqz, dim=0)
 
     hints = [
-        (lambda r: r + math.log(k), "average the weights (divide by k, i.e. subtract log k), do not sum them."),
-        (lambda r: (cases[0].args[0] + cases[0].args[1] - cases[0].args[2]).mean(0), "take log of the mean of the weights, not the mean of the log-weights (that is the ELBO)."),
+        (lambda r, case: r + math.log(case.args[0].shape[0]), "average the weights (divide by k, i.e. subtract log k), do not sum them."),
+        (lambda r, case: (case.args[0] + case.args[1] - case.args[2]).mean(0), "take log of the mean of the weights, not the mean of the log-weights (that is the ELBO)."),
     ]
     return check("importance_log_likelihood", fn, ref, cases, atol=1e-4, rtol=1e-5, hints=hints)
 
@@ -470,5 +470,5 @@ def interpolate(fn: Callable[[Tensor, Tensor, int], Tensor]) -> CheckResult:
         Case((torch.randn(5, generator=g), torch.randn(5, generator=g), 7), "7 points in 5-D"),
         Case((torch.zeros(2), torch.ones(2), 2), "just the two ends"),
     ]
-    hints = [(lambda r: r.flip(0), "start at z0 and end at z1.")]
+    hints = [(lambda r, case: r.flip(0), "start at z0 and end at z1.")]
     return check("interpolate", fn, lambda a, b, n: _stats.interpolate(a, b, n), cases, hints=hints)
