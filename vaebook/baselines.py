@@ -289,8 +289,10 @@ class PCAProjection:
 def fit_pca(x: Tensor, k: int) -> PCAProjection:
     """Fit the top ``k`` principal components of clean images ``x`` ``(n, ...)``: a :class:`PCAProjection`.
 
-    Computed by an SVD of the centred data in float64 (exact, not randomized), so the directions
-    are reproducible. ``k`` is at most ``min(n, d)``.
+    Computed exactly (not randomized) in float64, so the directions are reproducible: the
+    eigenvectors of the ``(d, d)`` scatter matrix of the centred data, which for many more images
+    than pixels is several times faster than an SVD of the ``(n, d)`` data and gives the same
+    directions. ``k`` is at most ``min(n, d)``.
     """
     if not isinstance(x, Tensor) or not x.is_floating_point():
         raise TypeError(f"x must be a floating-point tensor of images, got {getattr(x, 'dtype', type(x))}")
@@ -303,10 +305,11 @@ def fit_pca(x: Tensor, k: int) -> PCAProjection:
     if not torch.isfinite(flat).all():
         raise ValueError("x holds NaN or infinite values")
     mean = flat.mean(0)  # (d,)
-    _, s, vh = torch.linalg.svd(flat - mean, full_matrices=False)  # vh: (min(n, d), d)
-    comps = vh[:k]
+    centred = flat - mean  # (n, d)
+    evals, evecs = torch.linalg.eigh(centred.T @ centred)  # (d,), (d, d): ascending eigenvalues
+    comps = evecs[:, -k:].flip(1).T  # (k, d): the top k directions, by decreasing variance
     # fix each direction's sign (largest entry positive) so that repeated fits agree exactly
     signs = torch.sign(comps.gather(1, comps.abs().argmax(1, keepdim=True)))  # (k, 1)
     comps = comps * signs
-    var = s[:k] ** 2 / (n - 1)
+    var = evals[-k:].flip(0).clamp_min(0.0) / (n - 1)  # (k,): the variance along each direction
     return PCAProjection(mean.float(), comps.float(), var.float(), tuple(x.shape[1:]))
