@@ -135,6 +135,27 @@ def test_page_renders_cleanly(browser, server, page_path):
         context.close()
 
 
+@pytest.mark.parametrize("page_path", _pages() or ["(not built)"])
+def test_page_fits_a_phone_screen(browser, server, page_path):
+    """At 390 px wide nothing in the page's content sticks out sideways, except inside boxes that scroll."""
+    context, page, _ = _open(browser, server, page_path, width=390, height=844)
+    try:
+        sticking_out = page.evaluate(
+            """() => {
+              const width = document.documentElement.clientWidth, out = [];
+              const scrolls = el => { for (let a = el.parentElement; a; a = a.parentElement)
+                  if (getComputedStyle(a).overflowX !== 'visible') return true; return false; };
+              for (const el of document.querySelectorAll('.bd-article *')) {
+                if (el.getBoundingClientRect().right > width + 1 && !scrolls(el))
+                  out.push(el.tagName + '.' + el.className + ': ' + (el.textContent || '').trim().slice(0, 40));
+              }
+              return out.slice(0, 5); }"""
+        )
+        assert not sticking_out, f"{page_path} is wider than a phone: {sticking_out}"
+    finally:
+        context.close()
+
+
 def _pages_with(marker: str) -> list[str]:
     return [p for p in _pages() if marker in (HTML / p).read_text(encoding="utf-8")] or ["(none)"]
 

@@ -4,7 +4,9 @@
    ``django-static-mathjax`` package (static files only, no Django needed), installed with the book
    tools. The parts a TeX page needs are copied to ``_static/mathjax/`` and ``mathjax_path`` points
    there.
-2. Each inline script is included once. sphinx-thebe (which Jupyter Book always loads, though this
+2. A few lines of CSS (``_static/vaebook.css``): long API signatures wrap on a phone instead of
+   widening the page.
+3. Each inline script is included once. sphinx-thebe (which Jupyter Book always loads, though this
    book has no live-code button) can register its configuration script twice, which declares a
    ``const`` twice and raises an error in every page.
 """
@@ -14,6 +16,11 @@ from importlib import resources
 from pathlib import Path
 
 NEEDED = ("tex-chtml.js", "input", "output/chtml.js", "output/chtml", "ui", "a11y", "adaptors", "sre")
+CSS_FILE = "vaebook.css"
+CSS = """/* vaebook: an API signature such as vaebook.standard_normal_log_prob(z) is one long word; let it
+   break on a narrow screen rather than push the page wider than the phone. */
+dt.sig { overflow-wrap: anywhere; }
+"""
 
 
 def _es5() -> Path:
@@ -31,6 +38,7 @@ def _config_inited(app, config):
 def _build_finished(app, exception):
     if exception is not None or app.builder.format != "html":
         return
+    (Path(app.outdir) / "_static" / CSS_FILE).write_text(CSS, encoding="utf-8")
     src, dst = _es5(), Path(app.outdir) / "_static" / "mathjax"
     for name in NEEDED:
         s = src / name
@@ -54,6 +62,7 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
+    app.add_css_file(CSS_FILE)
     app.connect("config-inited", _config_inited)
     app.connect("build-finished", _build_finished)
     app.connect("html-page-context", _dedupe_scripts, priority=100)  # before any handler that ends the event
