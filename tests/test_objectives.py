@@ -118,6 +118,38 @@ def test_grid_posterior_matches_exact_log_px_and_normalises():
     torch.testing.assert_close(mass, torch.ones(3, dtype=mass.dtype), atol=1e-6, rtol=0)
 
 
+def test_grid_kl_and_best_diagonal_gaussian_match_the_gaussian_closed_forms():
+    """On probabilistic PCA the posterior is N(m, S): the grid KL is torch's Gaussian KL, and the best
+    diagonal q has mean m and variances 1 / (S^-1)_jj (the closed form for KL(q || p))."""
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(4, 2, generator=g, dtype=torch.float64)
+    W[:, 1] = 0.8 * W[:, 0] + 0.4 * W[:, 1]  # nearly parallel columns: a strongly tilted posterior
+    model = vb.LinearGaussian(W, torch.zeros(4, dtype=torch.float64), 0.5)
+    x = _data(model, n=3)
+    grid = vb.grid_posterior(model, x, lim=6.0, n=201)
+    with torch.no_grad():
+        m, S = model.posterior(x)  # (3, 2), (2, 2)
+    assert S[0, 1].abs() > 0.5 * S.diagonal().min()  # so the best diagonal q is not the marginals
+    exact = torch.distributions.MultivariateNormal(m, covariance_matrix=S)
+    g = torch.Generator().manual_seed(2)
+    mu = m + 0.3 * torch.randn(3, 2, generator=g, dtype=torch.float64)
+    logvar = torch.log(torch.diagonal(S)) + 0.5 * torch.randn(3, 2, generator=g, dtype=torch.float64)
+    q = torch.distributions.MultivariateNormal(mu, covariance_matrix=torch.diag_embed(logvar.exp()))
+    torch.testing.assert_close(vb.grid_kl(grid, mu, logvar), torch.distributions.kl_divergence(q, exact), atol=1e-4, rtol=0)
+    # a grid of one example against several Gaussians
+    one = vb.GridPosterior(grid.log_px[:1], grid.log_posterior[:1], grid.z1, grid.z2)
+    torch.testing.assert_close(vb.grid_kl(one, mu, logvar)[1:], torch.distributions.kl_divergence(
+        torch.distributions.MultivariateNormal(mu[1:], covariance_matrix=torch.diag_embed(logvar[1:].exp())),
+        torch.distributions.MultivariateNormal(m[0], covariance_matrix=S)), atol=1e-4, rtol=0)
+    best_mu, best_logvar = vb.best_diagonal_gaussian(grid, steps=300)
+    torch.testing.assert_close(best_mu, m, atol=1e-3, rtol=0)
+    torch.testing.assert_close(best_logvar, (-torch.log(torch.diagonal(torch.linalg.inv(S)))).expand(3, 2), atol=1e-3, rtol=0)
+    with pytest.raises(ValueError, match=r"mu must have shape \(b, 2\) with b = 3"):
+        vb.grid_kl(grid, mu[:2], logvar[:2])
+    with pytest.raises(ValueError, match="steps must be a non-negative int"):
+        vb.best_diagonal_gaussian(grid, steps=-1)
+
+
 def test_grid_posterior_bernoulli_path_matches_the_pairwise_computation():
     """The all-pairs matrix product equals decoding every grid point for every image separately."""
     torch.manual_seed(0)

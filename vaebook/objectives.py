@@ -28,6 +28,8 @@ __all__ = [
     "log_likelihood",
     "GridPosterior",
     "grid_posterior",
+    "grid_kl",
+    "best_diagonal_gaussian",
     "training_loss",
     "score_function_gradient",
     "reparameterized_gradient",
@@ -272,6 +274,60 @@ def grid_posterior(model, x: Tensor, lim: float = 4.0, n: int = 161) -> GridPost
     log_px = torch.logsumexp(log_joint, dim=1) + 2 * math.log(delta)  # (b,)
     log_post = (log_joint - log_px.unsqueeze(1)).view(-1, n, n)  # (b, n, n)
     return GridPosterior(log_px, log_post, g, g)
+
+
+def _grid_points(grid: GridPosterior) -> tuple[Tensor, float]:
+    """The grid's codes ``(n, n, 2)`` (``[i, j] = (z1[i], z2[j])``) and the area of one cell."""
+    z1, z2 = torch.meshgrid(grid.z1, grid.z2, indexing="ij")
+    return torch.stack([z1, z2], dim=-1), (grid.z1[1] - grid.z1[0]).item() ** 2
+
+
+def grid_kl(grid: GridPosterior, mu: Tensor, logvar: Tensor) -> Tensor:
+    r"""``KL(N(mu, diag exp(logvar)) || p(z | x))`` for each example, by quadrature on the grid of :func:`grid_posterior`.
+
+    .. math:: \mathrm{KL}(q\,\|\,p(z\mid x)) \approx \sum_g q(z_g)\,\big(\log q(z_g) - \log p(z_g\mid x)\big)\,\Delta^2
+
+    ``mu``, ``logvar``: ``(b, 2)``, one Gaussian per example of ``grid`` (or any number of them
+    against a grid of one example). Differentiable in ``mu`` and ``logvar``. Returns ``(b,)`` nats.
+
+    Book: eq-kl-divergence
+    """
+    stats._check_float("mu", mu)
+    stats._check_float("logvar", logvar)
+    stats._check_same_shape("mu", mu, "logvar", logvar)
+    b_grid = grid.log_posterior.shape[0]
+    if mu.dim() != 2 or mu.shape[1] != 2 or b_grid not in (1, mu.shape[0]):
+        raise ValueError(
+            f"mu must have shape (b, 2) with b = {b_grid}, the grid's number of examples (or a grid of one), "
+            f"got {tuple(mu.shape)}"
+        )
+    z, cell = _grid_points(grid)
+    log_q = stats.diag_gaussian_log_prob(z.unsqueeze(2).expand(-1, -1, len(mu), 2), mu, logvar)  # (n, n, b)
+    log_q = log_q.permute(2, 0, 1)  # (b, n, n)
+    return (log_q.exp() * (log_q - grid.log_posterior)).flatten(1).sum(1) * cell  # (b,)
+
+
+def best_diagonal_gaussian(grid: GridPosterior, steps: int = 100, lr: float = 0.05) -> tuple[Tensor, Tensor]:
+    """The diagonal Gaussian closest to each example's posterior on the grid: ``(mu, logvar)``, each ``(b, 2)``.
+
+    Minimises :func:`grid_kl` by Adam, starting from the posterior's own mean and variances (its
+    moments on the grid). It tells the limit of the variational family apart from an encoder's
+    misses: the family can do no better than this, the encoder can do worse.
+    """
+    if not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be a non-negative int, got {steps!r}")
+    z, cell = _grid_points(grid)
+    post = grid.log_posterior.exp()  # (b, n, n)
+    m = (post.unsqueeze(-1) * z).sum((1, 2)) * cell  # (b, 2): posterior means
+    v = (post.unsqueeze(-1) * (z - m[:, None, None]) ** 2).sum((1, 2)) * cell  # (b, 2): posterior variances
+    mu, logvar = m.clone().requires_grad_(), v.log().requires_grad_()
+    opt = torch.optim.Adam([mu, logvar], lr=lr)
+    with torch.enable_grad():
+        for _ in range(steps):
+            opt.zero_grad()
+            grid_kl(grid, mu, logvar).sum().backward()
+            opt.step()
+    return mu.detach(), logvar.detach()
 
 
 # --------------------------------------------------------------------------- training losses
