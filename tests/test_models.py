@@ -74,6 +74,41 @@ def test_init_output_bias_makes_the_first_decode_the_mean_image():
     torch.testing.assert_close(vae.mean_image(torch.zeros(1, 2))[0], x.mean(0), atol=1e-5, rtol=1e-5)
 
 
+def _zero_last_weight(model):
+    last = [m for m in model.decoder.modules() if isinstance(m, (torch.nn.Linear, torch.nn.ConvTranspose2d))][-1]
+    last.weight.data.zero_()  # with zero weights, the output is the bias alone
+
+
+def test_init_output_bias_conv_decoders_start_at_the_mean_grey_level():
+    torch.manual_seed(0)
+    x = torch.rand(40, 1, 28, 28) * 0.5  # mean grey level about 0.25
+    ae = vb.Autoencoder(arch="conv", hidden=(4, 8), z_dim=3)
+    ae.init_output_bias(x)
+    _zero_last_weight(ae)
+    out = ae.decode(torch.randn(2, 3))
+    torch.testing.assert_close(out, torch.full_like(out, x.mean().item()), atol=1e-5, rtol=1e-5)
+    vae = vb.VAE(arch="conv", hidden=(4, 8), z_dim=3, likelihood="gaussian", c=0.1)
+    vae.init_output_bias(x)
+    _zero_last_weight(vae)
+    out = vae.decode(torch.randn(2, 3))
+    torch.testing.assert_close(out, torch.full_like(out, x.mean().item()), atol=1e-5, rtol=1e-5)
+
+
+def test_init_output_bias_identity_output_starts_at_the_mean_image_itself():
+    x = torch.rand(30, 1, 28, 28)
+    x[:, :, :4] = 0.0  # black rows: a sigmoid output would need the clamped logit there
+    ae = vb.Autoencoder(z_dim=2, hidden=(16,), activation="linear")  # identity output
+    ae.init_output_bias(x)
+    _zero_last_weight(ae)
+    torch.testing.assert_close(ae.decode(torch.zeros(1, 2))[0], x.mean(0), atol=1e-6, rtol=1e-6)
+    sig = vb.Autoencoder(z_dim=2, hidden=(8,))
+    sig.init_output_bias(x)
+    _zero_last_weight(sig)
+    out = sig.decode(torch.zeros(1, 2))[0]
+    torch.testing.assert_close(out[:, 4:], x.mean(0)[:, 4:], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out[:, :4], torch.full_like(out[:, :4], 1e-3), atol=1e-6, rtol=1e-4)  # clamped
+
+
 def test_superresolver_starts_as_bicubic_and_scales_up():
     sr = vb.SuperResolver(scale=4, channels=8, n_layers=2)
     low = torch.rand(2, 1, 7, 7)

@@ -309,6 +309,29 @@ class _ImageModel(nn.Module):
         out = self.decoder(z.reshape(-1, z.shape[-1]))  # (prod(lead), ...)
         return out.reshape(*lead, *self.data_shape)  # (..., b, c, H, W)
 
+    def _output_is_logit(self) -> bool:
+        """Whether the decoder's last layer produces logits that a sigmoid maps to grey levels."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def init_output_bias(self, x: Tensor) -> None:
+        """Start the decoder at the data's mean: set the last layer's bias so that it outputs the mean of ``x``.
+
+        With zero-mean weights the first outputs are then about the average image rather than grey
+        0.5 everywhere, which spares training the first long descent of the reconstruction error.
+        An MLP decoder has one bias per pixel and starts at the **mean image**; a convolutional one
+        has one bias per channel and starts at the **mean grey level**. Through a sigmoid output the
+        bias is the logit of that mean (clamped to [0.001, 0.999]); with an identity output, the mean.
+        """
+        last = [m for m in self.decoder.modules() if isinstance(m, (nn.Linear, nn.ConvTranspose2d))][-1]
+        if last.bias is None:
+            raise TypeError("init_output_bias needs a decoder whose last layer has a bias")
+        x = self.as_images(x)
+        mean = x.mean(0) if isinstance(last, nn.Linear) else x.mean(dim=(0, 2, 3))  # (c, H, W) or (c,)
+        if self._output_is_logit():
+            mean = torch.logit(mean.clamp(1e-3, 1 - 1e-3))
+        last.bias.copy_(mean.flatten())
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
@@ -341,6 +364,9 @@ class Autoencoder(_ImageModel):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.decode(self.encode(x))
+
+    def _output_is_logit(self) -> bool:
+        return self.config.output_kind == "sigmoid"
 
 
 # --------------------------------------------------------------------------- VAE
@@ -393,6 +419,9 @@ class VAE(_ImageModel):
         out = self._decode_raw(z)
         return torch.sigmoid(out) if self.likelihood == "gaussian" else out
 
+    def _output_is_logit(self) -> bool:
+        return True  # Bernoulli logits, or the Gaussian mean through a sigmoid
+
     def mean_image(self, z: Tensor) -> Tensor:
         """``E[x | z]`` in [0, 1]: sigmoid of the logits, or the Gaussian mean."""
         out = self.decode(z)
@@ -422,19 +451,6 @@ class VAE(_ImageModel):
         """``E[x | z = mu(x)]``: decode the posterior mean, in [0, 1]."""
         mu, _ = self.encode(x)
         return self.mean_image(mu)
-
-    @torch.no_grad()
-    def init_output_bias(self, x: Tensor) -> None:
-        """Start the decoder at the data's mean image: set the output bias to ``logit(mean pixel)``.
-
-        With zero-mean weights the first decodes are then the average digit rather than grey 0.5,
-        which removes the first epoch's long descent of the reconstruction term. MLP decoders only.
-        """
-        last = self.decoder[-1] if isinstance(self.decoder, nn.Sequential) else None
-        if not isinstance(last, nn.Linear):
-            raise TypeError("init_output_bias needs an MLP decoder (arch='mlp')")
-        m = self.as_images(x).mean(0).flatten().clamp(1e-3, 1 - 1e-3)  # (d,)
-        last.bias.copy_(torch.logit(m))  # sigmoid(bias) = mean image, for either likelihood
 
 
 # --------------------------------------------------------------------------- linear-Gaussian model
