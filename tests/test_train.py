@@ -144,10 +144,41 @@ def test_non_finite_loss_stops_with_epoch_step_and_advice(digits):
         vb.fit(vb.Autoencoder(z_dim=2, hidden=(8,)), digits, epochs=2, batch_size=32, loss=exploding, progress=False, device="cpu")
 
 
+class _LrLog(vb.Callback):
+    def __init__(self):
+        self.lr = []
+
+    def on_step_end(self, state):
+        self.lr.append(state.optimizer.param_groups[0]["lr"])
+
+
+def test_fit_for_a_number_of_steps_cuts_the_last_pass_short(digits):
+    log = _LrLog()
+    ae = vb.Autoencoder(z_dim=2, hidden=(8,))
+    hist = vb.fit(ae, digits, steps=20, lr=1e-3, batch_size=64, schedule="linear", callbacks=[log], progress=False, device="cpu")
+    assert hist.steps == 20 and len(log.lr) == 20 and hist.images == 20 * 64  # 8 + 8 + 4 batches of 64
+    assert hist.epochs == 3 and len(hist.train["loss"]) == 3
+    # the schedule runs over the 20 steps, not over three full passes (24 steps)
+    expected = 1e-3 * (1 - torch.arange(20, dtype=torch.float64) / 20)
+    torch.testing.assert_close(torch.tensor(log.lr, dtype=torch.float64), expected, atol=1e-12, rtol=0)
+
+    def run(**length):
+        vb.seed_everything(2)
+        ae = vb.Autoencoder(z_dim=2, hidden=(8,))
+        vb.fit(ae, digits, lr=1e-3, batch_size=64, schedule="wsd", progress=False, device="cpu", seed=3, **length)
+        return torch.cat([q.detach().flatten() for q in ae.parameters()])
+
+    assert torch.equal(run(steps=16), run(epochs=2))  # whole passes: the same run bit for bit
+
+
 def test_fit_rejects_bad_arguments(digits):
     ae = vb.Autoencoder(z_dim=2, hidden=(8,))
     with pytest.raises(ValueError, match="epochs must be a positive int"):
         vb.fit(ae, digits, epochs=0)
+    with pytest.raises(ValueError, match="steps must be a positive int, got 2.5"):
+        vb.fit(ae, digits, steps=2.5)
+    with pytest.raises(ValueError, match=r"give epochs or steps, not both \(got epochs=2, steps=5\)"):
+        vb.fit(ae, digits, epochs=2, steps=5)
     with pytest.raises(ValueError, match="lr must be a positive number"):
         vb.fit(ae, digits, lr=-1)
     with pytest.raises(ValueError, match=r"schedule must be one of \('constant', 'cosine', 'linear', 'wsd'\)"):

@@ -274,7 +274,8 @@ def fit(
     model: nn.Module,
     data,
     *,
-    epochs: int = 10,
+    epochs: int | None = None,
+    steps: int | None = None,
     lr: float = 1e-3,
     batch_size: int = 128,
     test_data=None,
@@ -294,6 +295,8 @@ def fit(
 
     - ``data``: an :class:`~vaebook.ImageData`, a tensor (the targets are the inputs), or an
       ``(inputs, targets)`` pair, e.g. precomputed (noisy, clean) images.
+    - ``epochs`` (default 10) passes over the data, or ``steps``: exactly that many batches, the
+      last pass cut short where it ends, so that a run is as long on a data set of any size.
     - ``binarize=True``: dynamic binarization, a fresh Bernoulli draw of every batch.
     - ``corrupt(x, generator) -> x_in``: a fresh corruption of every batch (denoising and
       super-resolution pairs): the model sees ``x_in`` and is scored against the clean ``x``.
@@ -313,7 +316,12 @@ def fit(
 
     A non-finite loss stops training with a ``FloatingPointError`` that names the epoch and step.
     """
-    if not isinstance(epochs, int) or epochs < 1:
+    if epochs is not None and steps is not None:
+        raise ValueError(f"give epochs or steps, not both (got epochs={epochs!r}, steps={steps!r})")
+    if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    epochs = 10 if epochs is None and steps is None else epochs
+    if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1):
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -347,7 +355,11 @@ def fit(
     n = x.shape[0]
     bs = min(batch_size, n)
     steps_per_epoch = n // bs  # the last partial batch is dropped: every step sees bs examples
-    total_steps = epochs * steps_per_epoch
+    if steps is not None:
+        total_steps = steps
+        epochs = -(-steps // steps_per_epoch)  # the last one may be cut short
+    else:
+        total_steps = epochs * steps_per_epoch
     history = History()
     state = TrainState(model, opt, history, total_steps=total_steps)
     factor = _lr_factor(schedule, 0.0, warmup)
@@ -362,7 +374,7 @@ def fit(
             sums: dict[str, Tensor] = {}
             perm = torch.randperm(n, generator=g, device=device)
             steps_this_epoch = 0
-            for i in range(steps_per_epoch):
+            for i in range(min(steps_per_epoch, total_steps - state.step)):
                 if max_seconds is not None:
                     elapsed = time.perf_counter() - t0
                     state.progress = max(state.step / total_steps, elapsed / max_seconds)
