@@ -343,6 +343,8 @@ class Autoencoder(_ImageModel):
 
     The bottleneck code ``encode(x)`` is the extracted feature vector. Train it with
     :func:`vaebook.fit`, which minimises the squared reconstruction error.
+    ``init_output_bias(x)`` starts the decoder at the mean of ``x`` (the mean image for an MLP
+    decoder, the mean grey level for a convolutional one), which shortens training.
 
     Book: eq-ae-objective
     """
@@ -387,6 +389,8 @@ class VAE(_ImageModel):
     - ``decode(z)`` returns Bernoulli **logits** (``likelihood="bernoulli"``) or the Gaussian
       **mean** :math:`d_\theta(z)` (``likelihood="gaussian"``), of shape ``(..., b, *image_shape)``.
     - ``sample(n)`` draws :math:`z\sim\mathcal N(0,I)` and returns images in [0, 1].
+    - ``init_output_bias(x)`` starts the decoder at the mean of ``x`` (the mean image for an MLP
+      decoder, the mean grey level for a convolutional one); :func:`vaebook.train_vae` does it for MLPs.
 
     Book: eq-variational-family
     """

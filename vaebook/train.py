@@ -453,7 +453,7 @@ def train_vae(
     """The library's default VAE recipe: :func:`fit` with the settings that train a VAE fastest on a CPU.
 
     - Bernoulli decoder on **dynamically binarized** data (a Gaussian decoder trains on the grey levels);
-    - the decoder's output bias starts at the logit of the mean image (:meth:`VAE.init_output_bias`);
+    - the decoder's output bias starts at the logit of the mean image (``VAE.init_output_bias``);
     - Adam, batch 128, learning rate 2e-3 held constant, then decayed linearly to 0 over the last
       30% of training (``schedule="wsd"``);
     - with :class:`VAEConfig`'s defaults: a 784-400-400-32 MLP with ELU activations.
