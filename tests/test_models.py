@@ -63,20 +63,18 @@ def test_vae_forward_uses_given_eps():
     torch.testing.assert_close(out.z, mu + torch.exp(0.5 * logvar) * eps)
 
 
+def _zero_last_weight(model):
+    last = [m for m in model.decoder.modules() if isinstance(m, (torch.nn.Linear, torch.nn.ConvTranspose2d))][-1]
+    last.weight.data.zero_()  # with zero weights, the output is the bias alone
+
+
 def test_init_output_bias_makes_the_first_decode_the_mean_image():
     torch.manual_seed(0)
     vae = vb.VAE(z_dim=2, hidden=(16,))
     x = torch.rand(50, 1, 28, 28) * 0.9 + 0.05
     vae.init_output_bias(x)
-    for p in vae.decoder[-1].parameters():
-        if p.dim() == 2:
-            p.data.zero_()  # with zero weights, the output is the bias alone
+    _zero_last_weight(vae)
     torch.testing.assert_close(vae.mean_image(torch.zeros(1, 2))[0], x.mean(0), atol=1e-5, rtol=1e-5)
-
-
-def _zero_last_weight(model):
-    last = [m for m in model.decoder.modules() if isinstance(m, (torch.nn.Linear, torch.nn.ConvTranspose2d))][-1]
-    last.weight.data.zero_()  # with zero weights, the output is the bias alone
 
 
 def test_init_output_bias_conv_decoders_start_at_the_mean_grey_level():
