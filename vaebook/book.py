@@ -38,15 +38,33 @@ _BRANCH_RE = re.compile(r"^[A-Za-z0-9._/-]+$")
 
 
 def bootstrap_source(url: str, branch: str) -> str:
-    """The first code cell of every chapter: install vaebook if it is missing, import it, seed."""
+    """The first code cell of every chapter: install vaebook if it is missing, import it, seed.
+
+    It must run before vaebook exists, so it is self-contained. A failed install (the repository
+    unreachable, a wrong URL) ends in one message that names what was tried and how to retarget
+    the chapters, instead of pip's traceback: IPython shows ``_render_traceback_``'s lines in place
+    of a traceback.
+    """
     return (
-        "# Setup. On Colab (or wherever vaebook is missing) this installs the course library from its\n"
-        "# repository; where it is installed already, it does nothing. Then: import, and fix the seeds.\n"
-        "import importlib.util, subprocess, sys\n"
+        "# Setup. Where vaebook is missing (a fresh Colab runtime) this installs the course library from\n"
+        "# the course repository; where it is installed, it does nothing. Then: import, and fix the seeds.\n"
+        "import importlib.util, os, subprocess, sys\n"
         "\n"
         f'VAEBOOK_SOURCE = "git+{url}@{branch}"\n'
         'if importlib.util.find_spec("vaebook") is None:\n'
-        '    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", f"vaebook @ {VAEBOOK_SOURCE}"], check=True)\n'
+        '    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", f"vaebook @ {VAEBOOK_SOURCE}"],\n'
+        '                         capture_output=True, text=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})\n'
+        "    if pip.returncode != 0:\n"
+        "        class SetupError(Exception):\n"
+        "            def _render_traceback_(self):  # IPython shows this message instead of a traceback\n"
+        "                return [str(self)]\n"
+        "        lines = [line.strip() for line in pip.stderr.splitlines() if line.strip()]\n"
+        '        cause = next((line for line in lines if line.startswith(("fatal:", "ERROR:"))), lines[-1] if lines else "")\n'
+        "        raise SetupError(\n"
+        '            f"vaebook could not be installed from {VAEBOOK_SOURCE}\\n  pip said: {cause}\\n"\n'
+        '            "If the course lives in another repository (a fork), point every chapter at it with\\n"\n'
+        '            "  python -m vaebook.book set-repository https://github.com/OWNER/REPO --branch BRANCH"\n'
+        "        )\n"
         "\n"
         "import vaebook as vb\n"
         "\n"
