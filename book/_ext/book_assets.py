@@ -9,8 +9,22 @@
 3. Each inline script is included once. sphinx-thebe (which Jupyter Book always loads, though this
    book has no live-code button) can register its configuration script twice, which declares a
    ``const`` twice and raises an error in every page.
+4. What the axe-core audit of the browser tests found in the theme and the extensions, fixed here:
+   - ``templates/`` (next to this file) overrides two of pydata-sphinx-theme's buttons whose
+     accessible names did not contain their visible text (the search field, the colour-mode switch);
+   - myst-nb's "Show code cell source" ``<summary>`` loses its ``aria-label="Toggle hidden
+     content"``, so its name is what it says;
+   - the bibliography's entries get ``role="listitem"`` instead of docutils' ``doc-biblioentry``,
+     a role DPUB-ARIA 1.1 deprecates and axe does not count as a list item;
+   - links in exercise and proof boxes get a darker blue (the theme's is 4.29:1 on their tint,
+     below WCAG AA's 4.5:1), and in the dark theme the index tables' letter rows a dark background.
+5. Display math on any screen: an equation number moves below its equation when the two do not fit
+   side by side (as amsmath does in print), and on a phone the boxes' side margins shrink so that
+   the central identities fit. Equations that are still too wide scroll in their own box (the
+   theme gives ``mjx-container`` ``overflow: auto``).
 """
 
+import html
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -20,6 +34,24 @@ CSS_FILE = "vaebook.css"
 CSS = """/* vaebook: an API signature such as vaebook.standard_normal_log_prob(z) is one long word; let it
    break on a narrow screen rather than push the page wider than the phone. */
 dt.sig { overflow-wrap: anywhere; }
+
+/* Links inside tinted boxes (exercises, solutions, proofs): the theme's #176de8 is 4.29:1 on the
+   boxes' light blue, below WCAG AA's 4.5:1; #1560d4 is 5.15:1 there and 5.74:1 on white. */
+html[data-theme="light"] .admonition, html[data-theme="light"] div.admonition { --pst-color-link: #1560d4; }
+
+/* Sphinx's index tables (the module index, sphinx-proof's index of theorems) give their letter rows
+   a fixed light grey, on which the dark theme's light text is unreadable (1.31:1). */
+html[data-theme="dark"] table.indextable tr.cap { background-color: var(--pst-color-surface); }
+
+/* The theme lays out display math as a row: the equation (mjx-container, which scrolls when it is too
+   wide) and its number. When both do not fit, the number moves to its own line below the equation. */
+div.math { flex-wrap: wrap-reverse; }
+
+/* On a phone, boxes keep a little of their inner side margins (1.4rem each side in the theme), so
+   that an equation inside a theorem or exercise has room. */
+@media (max-width: 575.98px) {
+  .admonition p.admonition-title ~ *, div.admonition p.admonition-title ~ * { margin-left: .25rem; margin-right: .25rem; }
+}
 """
 
 
@@ -61,8 +93,49 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
         context["script_files"][:] = unique
 
 
+TEMPLATES = Path(__file__).resolve().parent / "templates"  # copied with _ext into the student book
+
+
+def _use_templates(app, config):
+    # ahead of the themes' component folders, which they append to templates_path
+    config.templates_path.insert(0, str(TEMPLATES))
+
+
+def _visit_hide_cell_input(self, node):
+    # myst-nb's visitor, less aria-label="Toggle hidden content": the summary's name is its visible text
+    classes = " ".join(node["classes"])
+    self.body.append(f'<details class="admonition hide {classes}">\n<summary>\n')
+    self.body.append(f'<p class="collapsed admonition-title">{html.escape(node["prompt_show"])}</p>\n')
+    self.body.append(f'<p class="expanded admonition-title">{html.escape(node["prompt_hide"])}</p>\n')
+    self.body.append("</summary>\n")
+
+
+def _depart_hide_cell_input(self, node):
+    self.body.append("</details>\n")
+
+
+def _visit_citation(self, node):
+    type(self).visit_citation(self, node)  # the translator's own method (docutils' HTML writer)
+    self.body[-1] = self.body[-1].replace('role="doc-biblioentry"', 'role="listitem"')
+
+
+def _depart_citation(self, node):
+    type(self).depart_citation(self, node)
+
+
+def _override_visitors(app):
+    # after every extension's setup, so that these replace myst-nb's and docutils' HTML visitors
+    from docutils import nodes
+    from myst_nb.sphinx_ import HideCodeCellNode
+
+    app.add_node(HideCodeCellNode, override=True, html=(_visit_hide_cell_input, _depart_hide_cell_input))
+    app.add_node(nodes.citation, override=True, html=(_visit_citation, _depart_citation))
+
+
 def setup(app):
     app.add_css_file(CSS_FILE)
+    app.connect("config-inited", _use_templates)
+    app.connect("builder-inited", _override_visitors)
     app.connect("config-inited", _config_inited)
     app.connect("build-finished", _build_finished)
     app.connect("html-page-context", _dedupe_scripts, priority=100)  # before any handler that ends the event

@@ -1,7 +1,9 @@
 // vaebook latent explorer: a VAE decoder run in the reader's browser, no kernel and no network.
 // vaebook.widgets.latent_explorer() exports the decoder's weights (float16, base64) into the page;
 // this script runs the forward pass  x = sigmoid(W_L relu(... relu(W_1 z + b_1) ...) + b_L)  on a canvas
-// each time the reader moves the point z over the 2-D latent plane.
+// each time the reader moves the point z over the 2-D latent plane. A status line (a polite live
+// region, so screen readers speak it) says what the decode is: the new z, the decoded image's ink
+// (its mean grey level) and how it changed, and the labels of the encoded test digits nearest to z.
 (function (id) {
   var root = document.getElementById(id);
   if (!root || root.dataset.ready) return;
@@ -72,6 +74,46 @@
     pctx.strokeStyle = "#ffffff"; pctx.lineWidth = 1;
     pctx.beginPath(); pctx.arc(x, y, 5, 0, 2 * Math.PI); pctx.stroke();
   }
+  // The status line. A decode's class is not knowable without a classifier, so it reports what is
+  // known: the ink of the decoded image and the labels of the nearest encoded test digits.
+  var NEAREST = 5, lastInk = null;
+  function inkPercent(img) {
+    var s = 0;
+    for (var i = 0; i < img.length; i++) s += img[i];
+    return Math.round(100 * s / img.length);
+  }
+  function nearestLabels(z) {
+    var pts = spec.points, d = [];
+    for (var i = 0; i < pts.length; i++) {
+      var a = pts[i][0] - z[0], b = pts[i][1] - z[1];
+      d.push([a * a + b * b, pts[i][2]]);
+    }
+    d.sort(function (p, q) { return p[0] - q[0]; });
+    return d.slice(0, NEAREST).map(function (p) { return p[1]; });
+  }
+  function mostCommon(labels) {  // ties go to the label of the nearer point
+    var count = {}, best = labels[0];
+    for (var i = 0; i < labels.length; i++) count[labels[i]] = (count[labels[i]] || 0) + 1;
+    for (var j = 0; j < labels.length; j++) if (count[labels[j]] > count[best]) best = labels[j];
+    return [best, count[best]];
+  }
+  function describe(img, atEdge) {
+    var ink = inkPercent(img), parts = ["z = (" + z[0].toFixed(2) + ", " + z[1].toFixed(2) + ")" + (atEdge ? ", at the edge of the plane" : "")];
+    var change = lastInk === null || ink === lastInk ? "" : (ink > lastInk ? ", up " : ", down ") + Math.abs(ink - lastInk) + (Math.abs(ink - lastInk) === 1 ? " point" : " points");
+    parts.push("Ink " + ink + "%" + change);
+    lastInk = ink;
+    var labels = nearestLabels(z);
+    if (labels.length) {
+      var top = mostCommon(labels);
+      var n = labels.length, what;
+      if (top[1] === n) what = "all " + top[0] + "s";
+      else if (2 * top[1] > n) what = "mostly " + top[0] + "s (" + top[1] + " of " + n + ")";
+      else what = "a mix: " + labels.join(", ");
+      parts.push("The " + n + " nearest test digits are " + what);
+    }
+    return parts.join(". ") + ".";
+  }
+  var atEdge = false;
   function drawDigit() {
     var t0 = performance.now();
     var img = decode(z);
@@ -83,8 +125,8 @@
     sctx.putImageData(pixels, 0, 0);
     dctx.imageSmoothingEnabled = false;
     dctx.drawImage(small, 0, 0, digit.width, digit.height);
-    root.dataset.decodeMs = ms.toFixed(3);
-    readout.textContent = "z = (" + z[0].toFixed(2) + ", " + z[1].toFixed(2) + ")  ·  decoded in " + ms.toFixed(1) + " ms";
+    root.dataset.decodeMs = ms.toFixed(3);  // for the tests; the reader hears what was decoded, not how fast
+    readout.textContent = describe(img, atEdge);
   }
   function update() { drawPlane(); drawDigit(); }
   root.vbxDecode = decode;  // exposed so a test can compare this forward pass with the exported weights
@@ -92,6 +134,7 @@
     var r = plane.getBoundingClientRect();
     var u = (ev.clientX - r.left) / r.width, v = (ev.clientY - r.top) / r.height;
     z = [Math.max(-lim, Math.min(lim, (2 * u - 1) * lim)), Math.max(-lim, Math.min(lim, (1 - 2 * v) * lim))];
+    atEdge = false;
     update();
   }
   var dragging = false;
@@ -111,7 +154,9 @@
     else if (ev.key === "ArrowDown") z[1] -= step;
     else moved = false;
     if (moved) {
+      var wanted = z.slice();
       z = [Math.max(-lim, Math.min(lim, z[0])), Math.max(-lim, Math.min(lim, z[1]))];
+      atEdge = wanted[0] !== z[0] || wanted[1] !== z[1];  // the key asked to go past the edge
       update(); ev.preventDefault();
     }
   });
