@@ -1,6 +1,7 @@
 """vaebook.checks: every check passes the right answer and fails common wrong answers helpfully."""
 
 import math
+import os
 
 import pytest
 import torch
@@ -23,9 +24,9 @@ RIGHT = {
     "pixel_shuffle": lambda t, r: t.view(t.shape[0], -1, r, r, t.shape[2], t.shape[3]).permute(0, 1, 4, 2, 5, 3).reshape(t.shape[0], -1, t.shape[2] * r, t.shape[3] * r),
     "psnr": lambda x, y: 10 * torch.log10(1 / ((x - y) ** 2).flatten(1).mean(1)),
     "code_statistics": lambda z: (z.mean(0), z.std(0)),
-    "bernoulli_log_likelihood": lambda x, l: (x * l - torch.nn.functional.softplus(l)).sum(-1),
+    "bernoulli_log_likelihood": lambda x, logits: (x * logits - torch.nn.functional.softplus(logits)).sum(-1),
     "naive_log_likelihood": lambda a: torch.logsumexp(a, 0) - math.log(a.shape[0]),
-    "elbo": lambda x, l, mu, lv: (x * l - torch.nn.functional.softplus(l)).sum(-1) - kl_right(mu, lv),
+    "elbo": lambda x, logits, mu, lv: (x * logits - torch.nn.functional.softplus(logits)).sum(-1) - kl_right(mu, lv),
     "em_responsibilities": lambda x, w, m, s: torch.softmax(torch.distributions.Normal(m, s).log_prob(x[:, None]) + w.log(), 1),
     "reparameterize": lambda mu, lv, eps: mu + torch.exp(0.5 * lv) * eps,
     "gaussian_kl": kl_right,
@@ -35,14 +36,30 @@ RIGHT = {
 
 
 @pytest.mark.parametrize("name", sorted(RIGHT))
-def test_each_check_passes_a_right_answer(name):
-    result = getattr(checks, name)(RIGHT[name])
-    assert result and result.passed is True
-    assert repr(result).startswith("✓ ")
+def test_each_check_passes_a_right_answer(name, capsys, monkeypatch):
+    monkeypatch.delenv("VAEBOOK_STRICT_CHECKS", raising=False)
+    assert getattr(checks, name)(RIGHT[name]) is None  # a check returns nothing: no cell result
+    out, err = capsys.readouterr()
+    assert out.startswith("✓ ") and "correct on all" in out and err == ""
+    assert getattr(checks, name)(RIGHT[name], strict=True) is None  # strict passes the right answer too
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError()
+
+
+@pytest.mark.parametrize("name", sorted(RIGHT))
+def test_each_check_reports_a_stub_on_stderr_and_raises_only_when_strict(name, capsys, monkeypatch):
+    monkeypatch.delenv("VAEBOOK_STRICT_CHECKS", raising=False)
+    assert getattr(checks, name)(_stub) is None
+    out, err = capsys.readouterr()
+    assert out == "" and "not yet implemented" in err
+    with pytest.raises(checks.CheckFailed, match="not yet implemented"):
+        getattr(checks, name)(_stub, strict=True)
 
 
 def test_every_check_is_covered_here():
-    public = [n for n in checks.__all__ if n not in ("CheckFailed", "CheckResult", "Case", "check")]
+    public = [n for n in checks.__all__ if n not in ("CheckFailed", "Case", "check")]
     assert sorted(public) == sorted(RIGHT)
 
 
@@ -92,7 +109,7 @@ def test_importance_sampling_mean_of_logs_is_the_elbo():
 
 
 def test_elbo_returned_as_loss():
-    _fails(checks.elbo, lambda x, l, mu, lv: -RIGHT["elbo"](x, l, mu, lv), "you returned its negative")
+    _fails(checks.elbo, lambda x, logits, mu, lv: -RIGHT["elbo"](x, logits, mu, lv), "you returned its negative")
 
 
 def test_bernoulli_from_probabilities_overflows_on_saturated_logits():
@@ -110,19 +127,90 @@ def test_a_crash_is_reported_with_the_input():
     _fails(checks.gaussian_kl, crashes, "your function raised RuntimeError on case 1 of 4", "tensor of shape (5, 3)")
 
 
-def test_not_yet_implemented_is_a_message_not_a_traceback(monkeypatch):
+def test_not_yet_implemented_is_a_message_not_a_traceback(monkeypatch, capsys):
     def stub(mu, logvar):
         raise NotImplementedError()
 
     monkeypatch.delenv("VAEBOOK_STRICT_CHECKS", raising=False)
-    result = checks.gaussian_kl(stub)
-    assert not result
-    assert repr(result).startswith("gaussian_kl: not yet implemented")
-    monkeypatch.setenv("VAEBOOK_STRICT_CHECKS", "1")
+    assert checks.gaussian_kl(stub) is None
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "gaussian_kl: not yet implemented. Replace `raise NotImplementedError()` with your code, then run this cell again.\n"
+    monkeypatch.setenv("VAEBOOK_STRICT_CHECKS", "1")  # how the book's own notebooks run
     with pytest.raises(checks.CheckFailed, match="not yet implemented"):
         checks.gaussian_kl(stub)
+    monkeypatch.setenv("VAEBOOK_STRICT_CHECKS", "0")
+    assert checks.gaussian_kl(stub) is None
+
+
+def test_strict_must_be_a_bool():
+    with pytest.raises(TypeError, match=r"strict: expected True or False, got 'yes'"):
+        checks.gaussian_kl(kl_right, strict="yes")
+
+
+def test_extra_runs_only_after_every_case_matched(capsys):
+    """reparameterize's gradient test runs after its cases, and the confirmation only after both."""
+    _fails(checks.reparameterize, lambda mu, lv, eps: (mu + torch.exp(0.5 * lv) * eps).detach(), "no gradient")
+    assert "✓" not in capsys.readouterr().out
 
 
 def test_passing_a_call_instead_of_the_function():
     with pytest.raises(TypeError, match="pass your function itself"):
         checks.gaussian_kl(torch.zeros(3))
+
+
+# A notebook with a check cell for each outcome, run by a real IPython kernel; nbgrader's own rule
+# (nbgrader.utils.determine_grade) then grades each check cell from what the kernel produced.
+_KERNEL_CELLS = {
+    "setup": "import torch\nimport vaebook as vb",
+    "right": "def gaussian_kl(mu, logvar):\n    return 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(-1)",
+    "check_right": "vb.checks.gaussian_kl(gaussian_kl)",
+    "stub": "def gaussian_kl(mu, logvar):\n    # YOUR CODE HERE\n    raise NotImplementedError()",
+    "check_stub": "vb.checks.gaussian_kl(gaussian_kl)",
+    "check_stub_strict": "vb.checks.gaussian_kl(gaussian_kl, strict=True)",
+    "half": "def gaussian_kl(mu, logvar):\n    return (mu**2 + logvar.exp() - 1 - logvar).sum(-1)",
+    "check_half": "vb.checks.gaussian_kl(gaussian_kl)",
+    "after": "print('the notebook went on')",
+}
+
+
+def test_check_cells_in_a_real_kernel_show_no_result_and_nbgrader_grades_them(monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    from nbclient import NotebookClient
+    from nbgrader.utils import determine_grade
+
+    monkeypatch.delenv("VAEBOOK_STRICT_CHECKS", raising=False)
+    monkeypatch.setenv("VAEBOOK_PROGRESS", "0")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for key, src in _KERNEL_CELLS.items():
+        cell = nbformat.v4.new_code_cell(src)
+        if key.startswith("check_"):
+            cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 1,
+                                         "grade_id": key, "schema_version": 3, "task": False}
+        nb.cells.append(cell)
+    # allow_errors: a wrong answer's CheckFailed must not stop the run, as in nbgrader's autograde
+    NotebookClient(nb, kernel_name="python3", timeout=120, allow_errors=True, resources={"metadata": {"path": os.getcwd()}}).execute()
+    cells = dict(zip(_KERNEL_CELLS, nb.cells, strict=True))
+
+    for key, cell in cells.items():
+        assert not [o for o in cell.outputs if o.output_type == "execute_result"], f"{key}: a check cell showed a result"
+
+    def streams(cell, name):
+        return "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == name)
+
+    def errors(cell):
+        return [o for o in cell.outputs if o.output_type == "error"]
+
+    assert streams(cells["check_right"], "stdout").startswith("✓ gaussian_kl: correct on all 4 inputs")
+    assert streams(cells["check_right"], "stderr") == "" and not errors(cells["check_right"])
+    assert "gaussian_kl: not yet implemented" in streams(cells["check_stub"], "stderr")
+    assert not errors(cells["check_stub"]) and streams(cells["check_stub"], "stdout") == ""
+    strict = errors(cells["check_stub_strict"])
+    assert strict and strict[0].ename == "CheckFailed" and "not yet implemented" in strict[0].evalue
+    half = errors(cells["check_half"])
+    assert half and half[0].ename == "CheckFailed" and "factor 1/2 is missing" in half[0].evalue
+    assert streams(cells["after"], "stdout") == "the notebook went on\n"
+
+    grades = {key: determine_grade(cell)[0] for key, cell in cells.items() if key.startswith("check_")}
+    assert grades == {"check_right": 1.0, "check_stub": 0, "check_stub_strict": 0, "check_half": 0}

@@ -1,0 +1,13 @@
+"""Checks for the coding exercises: run the student's function on several inputs and compare it with ours.
+
+Each exercise in a chapter ends with a check cell such as ``vb.checks.gaussian_kl(gaussian_kl)``.
+The machinery (:func:`check`, :class:`Case`, :class:`CheckFailed`, and how a check reports to a
+notebook and to graders) is in :mod:`vaebook.checks.core`; the checks themselves are grouped by part
+of the book, one module each, and all of them are reachable as ``vb.checks.<exercise>``.
+"""
+
+from .core import Case, CheckFailed, check
+from .parts12 import *  # noqa: F403  (the exercise checks of chapters 0-9, listed in parts12.__all__)
+from .parts12 import __all__ as _parts12
+
+__all__ = ["Case", "CheckFailed", "check", *_parts12]
