@@ -1,4 +1,4 @@
-"""vaebook.assign: student notebooks lose every solution, keep every check, and never touch the source."""
+"""vaebook.authoring.assign: student notebooks lose every solution, keep every check, and never touch the source."""
 
 import hashlib
 import json
@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import vaebook as vb
-from vaebook import assign, checks
+from vaebook import checks
+from vaebook.authoring import assign
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -72,7 +73,7 @@ def test_strip_solution_markdown_removes_solution_blocks_only():
 def student(tmp_path_factory):
     digest = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in CHAPTERS}
     out = tmp_path_factory.mktemp("s") / "student"
-    res = subprocess.run([sys.executable, "-m", "vaebook.assign", str(BOOK), "--out", str(out), "--no-html"], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-m", "vaebook.authoring.assign", str(BOOK), "--out", str(out), "--no-html"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in CHAPTERS} == digest, "source notebooks changed"
     return out
@@ -92,10 +93,11 @@ def test_student_notebooks_hold_no_solution_text(student):
 
 
 def test_nbgrader_source_keeps_code_solutions_and_drops_conceptual_ones(student):
-    """OUT/nbgrader: what nbgrader's generate_assignment needs, with nothing it would leak."""
+    """OUT/nbgrader/source/<chapter>/: what nbgrader's generate_assignment needs, with nothing it would leak."""
+    assert sorted(p.name for p in (student / "nbgrader" / "source").iterdir()) == [p.stem for p in CHAPTERS]
     for src in CHAPTERS:
         nb = json.loads(src.read_text())
-        out = json.loads((student / "nbgrader" / src.name).read_text())
+        out = json.loads((student / "nbgrader" / "source" / src.stem / src.name).read_text())
         assert "{solution}" not in json.dumps(out), f"{src.name}: a conceptual solution would reach students"
         code = lambda n: [c for c in n["cells"] if c["cell_type"] == "code"]  # noqa: E731
         assert [_src(c) for c in code(out)] == [_src(c) for c in code(nb)]  # code solutions intact
@@ -114,9 +116,9 @@ def test_student_book_hides_solutions_and_the_instructor_page(student):
 
 
 def test_existing_out_is_refused_unless_forced(student):
-    res = subprocess.run([sys.executable, "-m", "vaebook.assign", str(BOOK), "--out", str(student), "--no-html"], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-m", "vaebook.authoring.assign", str(BOOK), "--out", str(student), "--no-html"], capture_output=True, text=True)
     assert res.returncode == 2 and "exists; pass --force" in res.stderr
-    res = subprocess.run([sys.executable, "-m", "vaebook.assign", str(BOOK), "--out", str(student), "--force", "--no-html"], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-m", "vaebook.authoring.assign", str(BOOK), "--out", str(student), "--force", "--no-html"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
 
 
@@ -153,18 +155,20 @@ def _run_pair(solution_src: str, check_src: str, imports: str = ""):
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
-def test_source_solutions_pass_and_student_stubs_say_not_yet_implemented(path, monkeypatch):
+def test_source_solutions_pass_and_student_stubs_say_not_yet_implemented(path, monkeypatch, capsys):
     monkeypatch.delenv("VAEBOOK_STRICT_CHECKS", raising=False)
     nb = json.loads(path.read_text())
     stud = assign.student_notebook(nb)
     pairs, stud_pairs = _exercises(nb), _exercises(stud)
     assert pairs and len(pairs) == len(stud_pairs)
     imports = _imports(nb)
-    for (sol, check), (stub, _) in zip(pairs, stud_pairs):
-        result = _run_pair(_src(sol), _src(check), imports)
-        assert result, f"{path.name}: the source solution fails its check: {result!r}"
-        result = _run_pair(_src(stub), _src(check), imports)
-        assert not result and "not yet implemented" in repr(result)
+    for (sol, check), (stub, _) in zip(pairs, stud_pairs, strict=True):
+        assert _run_pair(_src(sol), _src(check), imports) is None  # raises CheckFailed if wrong
+        out, err = capsys.readouterr()
+        assert out.startswith("✓ ") and err == "", f"{path.name}: the source solution did not pass its check: {out!r} {err!r}"
+        assert _run_pair(_src(stub), _src(check), imports) is None
+        out, err = capsys.readouterr()
+        assert out == "" and "not yet implemented" in err, f"{path.name}: the stub's check said {out!r} {err!r}"
 
 
 def test_a_wrong_kl_in_the_chapter_fails_with_a_helpful_message():
@@ -179,3 +183,72 @@ def test_a_wrong_kl_in_the_chapter_fails_with_a_helpful_message():
     with pytest.raises(checks.CheckFailed, match="sign is flipped") as info:
         _run_pair(wrong, _src(check), _imports(nb))
     assert "expected:" in str(info.value) and "got:" in str(info.value) and "shape" in str(info.value)
+
+
+def test_out_parent_is_created_and_nothing_is_left_half_written(tmp_path):
+    out = tmp_path / "new" / "student"
+    assign.make_student_version(BOOK, out)
+    assert (out / "nbgrader" / "nbgrader_config.py").exists() and (out / "otter").is_dir()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["student"]  # no temporary folder left
+
+
+def _nbgrader_timeout(course: Path) -> int:
+    """c.Execute.timeout as nbgrader reads it: traitlets' loader of a Jupyter app's *_config.py."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config().Execute.timeout
+
+
+def test_nbgrader_config_sets_the_timeout_the_instructors_page_states(student):
+    assert _nbgrader_timeout(student / "nbgrader") == assign.NBGRADER_TIMEOUT
+    page = (BOOK / "instructors.md").read_text()
+    stated = re.search(r"\(`c\.Execute\.timeout`\): (\d+) s instead of nbgrader's 30 s", page)
+    assert stated, "the instructors' page no longer states nbgrader's cell timeout"
+    assert int(stated.group(1)) == assign.NBGRADER_TIMEOUT
+    from nbgrader.preprocessors import Execute
+
+    assert Execute.timeout.default_value == 30 < assign.NBGRADER_TIMEOUT  # nbgrader's default, which is too short
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, True, "300"])
+def test_nbgrader_config_rejects_a_bad_timeout(bad):
+    with pytest.raises(ValueError, match=r"timeout: expected a positive whole number of seconds, got"):
+        assign.nbgrader_config(bad)
+
+
+def test_otter_notebooks_make_each_exercise_a_question_with_a_strict_check(student):
+    for src in CHAPTERS:
+        nb = json.loads(src.read_text())
+        otter = json.loads((student / "otter" / src.name).read_text())
+        assert "{solution}" not in json.dumps(otter), f"{src.name}: a conceptual solution would reach students"
+        assert otter["cells"][0]["cell_type"] == "raw" and _src(otter["cells"][0]).startswith("# ASSIGNMENT CONFIG")
+        questions = re.findall(r"^# BEGIN QUESTION\nname: (\w+)", "\n".join(_src(c) for c in otter["cells"] if c["cell_type"] == "raw"), flags=re.M)
+        exercises = [(sol["metadata"]["nbgrader"]["grade_id"], _src(check).strip()) for sol, check in _exercises(nb)]
+        assert questions == [name for name, _ in exercises]
+        tests = [_src(c) for c in otter["cells"] if c["cell_type"] == "code" and _src(c).startswith("# HIDDEN\n")]
+        assert [re.search(r"(vb\.checks\.\w+\(\w+), strict=True\)", t).group(1) + ")" for t in tests] == [check for _, check in exercises]
+        assert all("nbgrader" not in c.get("metadata", {}) for c in otter["cells"])
+
+
+def test_otter_strips_our_solutions_into_our_stubs():
+    """otter-grader's own solution stripping turns each converted solution into vaebook.authoring.assign's stub."""
+    from otter.assign.solutions import replace_solutions
+
+    for path in CHAPTERS:
+        nb = json.loads(path.read_text())
+        for sol, check in _exercises(nb):
+            converted = assign.otter_notebook({"cells": [sol, check], "metadata": {}})
+            cell = next(c for c in converted["cells"] if c["cell_type"] == "code" and "# BEGIN SOLUTION NO PROMPT" in _src(c))
+            assert "\n".join(replace_solutions(_src(cell).split("\n"), "python")) == assign.strip_solution_code(_src(sol))
+            ns = {"torch": torch, "math": __import__("math"), "F": torch.nn.functional}
+            exec(_src(cell), ns)  # noqa: S102  the converted cell still defines the solution (the stub is a string)
+
+
+def test_otter_notebook_needs_a_check_cell_after_each_solution():
+    nb = json.loads(CHAPTERS[0].read_text())
+    sol, _ = _exercises(nb)[0]
+    with pytest.raises(ValueError, match=r"expected a check cell `vb.checks.NAME\(FUNCTION\)` after it, found none"):
+        assign.otter_notebook({"cells": [sol], "metadata": {}})
+    other = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": "vb.checks.gaussian_kl(gaussian_kl)"}
+    with pytest.raises(ValueError, match=r"expected it to define gaussian_kl, which the next check cell checks; it does not"):
+        assign.otter_notebook({"cells": [sol, other], "metadata": {}})

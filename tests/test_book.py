@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vaebook import book
+from vaebook.authoring import book
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = book.chapter_paths(ROOT)
@@ -45,7 +45,7 @@ def test_chapters_are_committed_without_outputs_and_with_a_python3_kernel(path):
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
             assert cell["outputs"] == [] and cell["execution_count"] is None, f"{path.name}: outputs committed"
-    assert book.normalize_notebook(json.loads(json.dumps(nb))) == nb, f"{path.name}: run python -m vaebook.book normalize"
+    assert book.normalize_notebook(json.loads(json.dumps(nb))) == nb, f"{path.name}: run python -m vaebook.authoring.book normalize"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
@@ -130,7 +130,7 @@ def test_set_repository_retargets_config_and_every_chapter(tmp_path):
     for p in CHAPTERS:
         shutil.copy2(p, copy / "book" / p.name)
     out = subprocess.run(
-        [sys.executable, "-m", "vaebook.book", "set-repository", "https://github.com/teacher/fork", "--branch", "spring", "--root", str(copy)],
+        [sys.executable, "-m", "vaebook.authoring.book", "set-repository", "https://github.com/teacher/fork", "--branch", "spring", "--root", str(copy)],
         capture_output=True, text=True,
     )
     assert out.returncode == 0, out.stderr
@@ -143,7 +143,7 @@ def test_set_repository_retargets_config_and_every_chapter(tmp_path):
     assert book.colab_url(*book.read_repository(copy), "book/05_dlvm.ipynb") == (
         "https://colab.research.google.com/github/teacher/fork/blob/spring/book/05_dlvm.ipynb"
     )
-    check = subprocess.run([sys.executable, "-m", "vaebook.book", "check", "--root", str(copy)], capture_output=True, text=True)
+    check = subprocess.run([sys.executable, "-m", "vaebook.authoring.book", "check", "--root", str(copy)], capture_output=True, text=True)
     assert check.returncode == 0
 
 
@@ -158,7 +158,7 @@ def test_check_reports_a_chapter_that_disagrees(tmp_path):
     (copy / "book" / CHAPTERS[0].name).write_text(json.dumps(nb))
     problems = book.check_chapters(copy)
     assert len(problems) == 1 and "does not install from https://github.com/vaebook/vaebook@main" in problems[0]
-    check = subprocess.run([sys.executable, "-m", "vaebook.book", "check", "--root", str(copy)], capture_output=True, text=True)
+    check = subprocess.run([sys.executable, "-m", "vaebook.authoring.book", "check", "--root", str(copy)], capture_output=True, text=True)
     assert check.returncode == 1
 
 

@@ -1,6 +1,6 @@
 """Generate student versions of the chapters: solutions stripped, checks kept.
 
-    python -m vaebook.assign book/ --out student/ [--force] [--no-html]
+    python -m vaebook.authoring.assign book/ --out student/ [--force] [--no-html]
 
 From one source (the chapters in ``book/``) it writes
 
@@ -9,10 +9,15 @@ From one source (the chapters in ``book/``) it writes
   ``# YOUR CODE HERE`` / ``raise NotImplementedError()`` at the same indentation, as nbgrader does;
   the solutions of conceptual exercises (``{solution}`` blocks) are removed from the markdown;
   the check cells stay, and report "not yet implemented" until the function is written.
-- ``OUT/nbgrader/*.ipynb``: the source of an nbgrader assignment. The code solutions stay between
-  their markers (with nbgrader's cell metadata), for ``nbgrader generate_assignment`` to strip;
-  the conceptual solutions are already removed, because nbgrader only strips marked cells and
-  would hand the ``{solution}`` blocks of the markdown to students.
+- ``OUT/nbgrader/``: an nbgrader course directory, ready for ``nbgrader generate_assignment``:
+  ``nbgrader_config.py`` (nbgrader's defaults, but a per-cell timeout that fits the slowest
+  chapter) and ``source/<chapter>/<chapter>.ipynb``, one assignment per chapter. The code
+  solutions stay between their markers (with nbgrader's cell metadata), for nbgrader to strip into
+  the same stubs as ``OUT/book``; the conceptual solutions are already removed, because nbgrader
+  only strips marked cells and would hand the ``{solution}`` blocks of the markdown to students.
+- ``OUT/otter/<chapter>.ipynb``: the chapters in otter-grader's Otter Assign format, for
+  ``otter assign``. Each coding exercise is a question whose (hidden) test calls the chapter's
+  check with ``strict=True``, so that a failing test shows the check's message and hint.
 - ``OUT/_config.yml``, ``OUT/_toc.yml`` and the book's pages: a student edition of the book, built
   with sphinx-exercise's ``hide_solutions`` (and without the instructors' page), built into
   ``OUT/_build/html``. Building executes the student notebooks (a few minutes; a stub must not stop
@@ -33,12 +38,17 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .book import read_notebook
+
 __all__ = [
     "BEGIN",
     "END",
     "strip_solution_code",
     "strip_solution_markdown",
     "student_notebook",
+    "otter_notebook",
+    "NBGRADER_TIMEOUT",
+    "nbgrader_config",
     "make_student_version",
 ]
 
@@ -46,6 +56,14 @@ BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 INSTRUCTOR_PAGES = {"book/instructors"}
+
+# nbgrader's per-cell timeout (``c.Execute.timeout``) for autograding; nbgrader's default is 30 s.
+# Measured with `make graders` (tests/graders.py: nbgrader autograde of every chapter) on a 2-core
+# CPU: the slowest cell is chapter 2's training of the denoising autoencoder, 18 to 19 s on a quiet
+# machine. Other jobs on the same two cores slowed cells by up to 6 times (chapter 7's slowest cell:
+# 3.4 s quiet, 19.8 s busy), which takes chapter 2's past 30 s. 300 s, the per-cell limit of the
+# book's own build (_config.yml), covers that with room to spare.
+NBGRADER_TIMEOUT = 300
 
 # ```{solution} ...``` or :::{solution} ... ::: blocks, with any number of backticks/colons (>= 3);
 # the block ends at the first line holding the same fence alone.
@@ -110,6 +128,111 @@ def student_notebook(nb: dict, strip_code: bool = True) -> dict:
     return nb
 
 
+def nbgrader_config(timeout: int = NBGRADER_TIMEOUT) -> str:
+    """The ``nbgrader_config.py`` of the course directory: nbgrader's defaults and a longer cell timeout."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
+        raise ValueError(f"timeout: expected a positive whole number of seconds, got {timeout!r}")
+    return (
+        "# nbgrader configuration of the vaebook course, written by `python -m vaebook.authoring.assign`.\n"
+        "# Everything not set here is nbgrader's default.\n"
+        "c = get_config()  # noqa: F821 (nbgrader defines get_config when it reads this file)\n"
+        "\n"
+        "# Per-cell time limit of `nbgrader autograde`, in seconds (nbgrader's default: 30 s). The\n"
+        "# slowest cell, chapter 2's training, took 18 to 19 s on a quiet 2-core CPU, and other jobs\n"
+        "# on the same cores slowed cells by up to 6 times: past 30 s, nbgrader would stop the\n"
+        "# notebook and score its remaining exercises 0. The book's own build allows 300 s a cell.\n"
+        f"c.Execute.timeout = {timeout}\n"
+    )
+
+
+_OTTER_CONFIG = """# ASSIGNMENT CONFIG
+# Written by `python -m vaebook.authoring.assign` (see the book's instructors' page). Each coding exercise is
+# a question whose hidden test calls the chapter's check with strict=True; the check cells of the
+# chapter stay, so students get the same feedback as in the book without installing otter.
+init_cell: false
+check_all_cell: false
+export_cell: false
+generate:
+  # results.json: each question's message (shown to students once grades are published), and no
+  # summary of public tests, which would say "All test cases passed!": there are none
+  show_hidden: true
+  force_public_test_summary: false
+tests:
+  ok_format: false  # exception-based tests: the check's CheckFailed message is the failure message
+"""
+
+
+def _raw(source: str, cell_id: str) -> dict:
+    return {"cell_type": "raw", "id": cell_id, "metadata": {}, "source": source}
+
+
+def _otter_solution(source: str) -> str:
+    """Our solution markers in otter's syntax: the solution is removed and our stub takes its place."""
+    lines = source.split("\n")
+    out: list[str] = []
+    for line in lines:
+        stripped = line.strip()
+        indent = line[: len(line) - len(line.lstrip())]
+        if stripped == BEGIN:
+            out.append(indent + "# BEGIN SOLUTION NO PROMPT")
+        elif stripped == END:
+            # otter drops the two lines that end in BEGIN/END PROMPT and keeps what lies between:
+            # the stub, which in this (solution) notebook is only a string
+            out += [indent + "# END SOLUTION", indent + '""" # BEGIN PROMPT']
+            out += [indent + s for s in STUB]
+            out.append(indent + '""" # END PROMPT')
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def otter_notebook(nb: dict) -> dict:
+    """A chapter in otter-grader's Otter Assign format (the input is not modified).
+
+    Each solution cell (nbgrader metadata ``solution: true``) becomes a question named after its
+    ``grade_id``, worth 1 point, whose hidden test calls the check of the chapter's check cell
+    with ``strict=True``. ``otter assign`` turns the solution into our stub
+    (``# YOUR CODE HERE`` / ``raise NotImplementedError()``). The conceptual solutions are removed,
+    as in the nbgrader source.
+    """
+    nb = student_notebook(nb, strip_code=False)
+    cells = nb.get("cells", [])
+    out = [_raw(_OTTER_CONFIG, "otter-assignment-config")]
+    for i, cell in enumerate(cells):
+        grading = cell.get("metadata", {}).pop("nbgrader", None)
+        if cell.get("cell_type") != "code" or not (grading or {}).get("solution"):
+            out.append(cell)
+            continue
+        name = grading["grade_id"]
+        check = next((c for c in cells[i + 1:] if c.get("cell_type") == "code" and c["source"].lstrip().startswith("vb.checks.")), None)
+        call = re.match(r"\s*vb\.checks\.(\w+)\((\w+)\)\s*$", check["source"]) if check else None
+        if call is None:
+            raise ValueError(f"solution cell {cell.get('id')} ({name}): expected a check cell `vb.checks.NAME(FUNCTION)` after it, found none")
+        check_name, function = call.groups()
+        if not re.search(rf"^def {function}\(", cell["source"], flags=re.M):
+            raise ValueError(f"solution cell {cell.get('id')} ({name}): expected it to define {function}, which the next check cell checks; it does not")
+        test = (
+            "# HIDDEN\n"
+            f"def test_{name}({function}):\n"
+            "    import vaebook as vb\n\n"
+            f"    vb.checks.{check_name}({function}, strict=True)"
+        )
+        out += [
+            _raw(f"# BEGIN QUESTION\nname: {name}\npoints: 1", f"otter-{name}-begin-question"),
+            _raw("# BEGIN SOLUTION", f"otter-{name}-begin-solution"),
+            dict(cell, source=_otter_solution(cell["source"])),
+            _raw("# END SOLUTION", f"otter-{name}-end-solution"),
+            _raw("# BEGIN TESTS", f"otter-{name}-begin-tests"),
+            {"cell_type": "code", "id": f"otter-{name}-test", "metadata": {}, "execution_count": None, "outputs": [], "source": test},
+            _raw("# END TESTS", f"otter-{name}-end-tests"),
+            _raw("# END QUESTION", f"otter-{name}-end-question"),
+        ]
+    for cell in out:
+        cell.get("metadata", {}).pop("nbgrader", None)
+    nb["cells"] = out
+    return nb
+
+
 def _write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
@@ -150,16 +273,19 @@ def make_student_version(book: Path, out: Path, force: bool = False) -> list[Pat
             raise FileExistsError(f"{out} exists; pass --force to replace it")
         shutil.rmtree(out)
     # build everything in a temporary folder beside OUT, then move it into place: no half-written OUT
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
     try:
         written = []
         for path in notebooks:
-            nb = json.loads(path.read_text(encoding="utf-8"))
+            nb = read_notebook(path)
             target = tmp / "book" / path.name
             _write_text(target, json.dumps(student_notebook(nb), indent=1, ensure_ascii=False) + "\n")
             written.append(out / "book" / path.name)
             source = json.dumps(student_notebook(nb, strip_code=False), indent=1, ensure_ascii=False) + "\n"
-            _write_text(tmp / "nbgrader" / path.name, source)
+            _write_text(tmp / "nbgrader" / "source" / path.stem / path.name, source)
+            _write_text(tmp / "otter" / path.name, json.dumps(otter_notebook(nb), indent=1, ensure_ascii=False) + "\n")
+        _write_text(tmp / "nbgrader" / "nbgrader_config.py", nbgrader_config())
         for page in book.iterdir():
             if page.suffix == ".md" and f"book/{page.stem}" not in INSTRUCTOR_PAGES:
                 _write_text(tmp / "book" / page.name, _drop_instructor_links(page.read_text(encoding="utf-8")))
@@ -179,7 +305,7 @@ def make_student_version(book: Path, out: Path, force: bool = False) -> list[Pat
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m vaebook.assign", description="Write student versions of the chapters.")
+    ap = argparse.ArgumentParser(prog="python -m vaebook.authoring.assign", description="Write student versions of the chapters.")
     ap.add_argument("book", type=Path, help="the folder of source chapters, e.g. book/")
     ap.add_argument("--out", type=Path, required=True, help="where to write the student version")
     ap.add_argument("--force", action="store_true", help="replace --out if it exists")
@@ -190,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     except (FileExistsError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"wrote {len(written)} student notebooks to {args.out / 'book'}")
+    print(f"wrote {len(written)} student notebooks to {args.out / 'book'}, an nbgrader course folder "
+          f"to {args.out / 'nbgrader'} and otter-grader notebooks to {args.out / 'otter'}")
     if not args.no_html:
         # the jupyter-book CLI of this interpreter (no PATH needed); the build executes the student notebooks
         cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()",

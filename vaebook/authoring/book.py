@@ -5,8 +5,8 @@ The repository URL and branch are written once, in ``_config.yml`` (``repository
 first code cell installs vaebook from the same place when it is missing (as on Colab). This module
 writes that cell, and retargets both at once for an instructor who forks the course::
 
-    python -m vaebook.book set-repository https://github.com/me/my-course --branch main
-    python -m vaebook.book check          # exit 1 if any chapter disagrees with _config.yml
+    python -m vaebook.authoring.book set-repository https://github.com/me/my-course --branch main
+    python -m vaebook.authoring.book check          # exit 1 if any chapter disagrees with _config.yml
 
 It edits ``_config.yml`` as text (keeping its comments) and the notebooks as JSON (nbformat).
 """
@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
+
+from ..files import atomic_write_text
 
 __all__ = [
     "bootstrap_source",
@@ -30,6 +30,8 @@ __all__ = [
     "colab_url",
     "normalize_notebook",
     "BOOTSTRAP_TAG",
+    "read_notebook",
+    "NotebookError",
 ]
 
 BOOTSTRAP_TAG = "vaebook-bootstrap"
@@ -63,7 +65,7 @@ def bootstrap_source(url: str, branch: str) -> str:
         "        raise SetupError(\n"
         '            f"vaebook could not be installed from {VAEBOOK_SOURCE}\\n  pip said: {cause}\\n"\n'
         '            "If the course lives in another repository (a fork), point every chapter at it with\\n"\n'
-        '            "  python -m vaebook.book set-repository https://github.com/OWNER/REPO --branch BRANCH"\n'
+        '            "  python -m vaebook.authoring.book set-repository https://github.com/OWNER/REPO --branch BRANCH"\n'
         "        )\n"
         "\n"
         "import vaebook as vb\n"
@@ -105,16 +107,24 @@ def chapter_paths(root: Path) -> list[Path]:
     return sorted((root / "book").glob("*.ipynb"))
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+class NotebookError(ValueError):
+    """A file that should be a notebook is not one: missing, a folder, not JSON, not a notebook."""
+
+
+def read_notebook(path: Path) -> dict:
+    """A notebook's JSON, or a :class:`NotebookError` that names the file and what is wrong with it."""
+    path = Path(path)
+    if not path.exists():
+        raise NotebookError(f"{path}: no such notebook")
+    if not path.is_file():
+        raise NotebookError(f"{path}: not a file (expected a .ipynb notebook)")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise NotebookError(f"{path}: not valid JSON, so not a notebook ({err})") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise NotebookError(f"{path}: not a notebook (expected a JSON object with a list of cells, got {type(nb).__name__})")
+    return nb
 
 
 def _first_code_cell(nb: dict, path: Path) -> dict:
@@ -130,7 +140,7 @@ def _source(cell: dict) -> str:
 
 
 def _write_notebook(path: Path, nb: dict) -> None:
-    _atomic_write(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    atomic_write_text(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
 def set_repository(root: Path, url: str, branch: str) -> list[Path]:
@@ -147,14 +157,14 @@ def set_repository(root: Path, url: str, branch: str) -> list[Path]:
     # first check every chapter, then write: nothing is left half-retargeted
     notebooks = []
     for path in chapter_paths(root):
-        nb = json.loads(path.read_text(encoding="utf-8"))
+        nb = read_notebook(path)
         cell = _first_code_cell(nb, path)
         if BOOTSTRAP_TAG not in cell.get("metadata", {}).get("tags", []):
             raise ValueError(f"{path}: its first code cell is not the vaebook setup cell (tag {BOOTSTRAP_TAG!r})")
         notebooks.append((path, nb, cell))
     changed = []
     if new != text:
-        _atomic_write(config, new)
+        atomic_write_text(config, new)
         changed.append(config)
     source = bootstrap_source(url, branch)
     for path, nb, cell in notebooks:
@@ -206,9 +216,10 @@ def _nbgrader_metadata(cell: dict) -> None:
             "schema_version": 3, "solution": True, "task": False,
         }
     elif src.lstrip().startswith("vb.checks."):
-        name = re.match(r"vb\.checks\.(\w+)", src.lstrip())
+        check = re.match(r"vb\.checks\.(\w+)", src.lstrip())
+        assert check is not None  # the line starts with vb.checks.
         meta["nbgrader"] = {
-            "grade": True, "grade_id": f"check_{name.group(1)}", "locked": True, "points": 1,
+            "grade": True, "grade_id": f"check_{check.group(1)}", "locked": True, "points": 1,
             "schema_version": 3, "solution": False, "task": False,
         }
     else:
@@ -224,9 +235,8 @@ def check_chapters(root: Path) -> list[str]:
     if not paths:
         problems.append(f"no chapters in {root / 'book'}")
     for path in paths:
-        nb = json.loads(path.read_text(encoding="utf-8"))
         try:
-            cell = _first_code_cell(nb, path)
+            cell = _first_code_cell(read_notebook(path), path)
         except ValueError as err:
             problems.append(str(err))
             continue
@@ -238,7 +248,7 @@ def check_chapters(root: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m vaebook.book", description="Keep the Colab links and install cells in step.")
+    ap = argparse.ArgumentParser(prog="python -m vaebook.authoring.book", description="Keep the Colab links and install cells in step.")
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("set-repository", help="point _config.yml and every chapter at a repository")
     s.add_argument("url", help="e.g. https://github.com/OWNER/REPO")
@@ -253,8 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         if args.cmd == "normalize":
-            for path in args.notebooks:
-                nb = json.loads(path.read_text(encoding="utf-8"))
+            notebooks = [(path, read_notebook(path)) for path in args.notebooks]  # all read before any is written
+            for path, nb in notebooks:
                 _write_notebook(path, normalize_notebook(nb))
                 print(f"normalized {path}")
             return 0
@@ -263,8 +273,8 @@ def main(argv: list[str] | None = None) -> int:
             branch = args.branch or read_repository(root)[1]
             changed = set_repository(root, args.url, branch)
             print(f"repository set to {args.url} (branch {branch}); {len(changed)} file(s) changed")
-            for p in changed:
-                print(f"  {p.relative_to(root)}")
+            for changed_path in changed:
+                print(f"  {changed_path.relative_to(root)}")
             return 0
         if args.cmd == "check":
             problems = check_chapters(root)
