@@ -17,11 +17,6 @@ def test_psnr_closed_form():
     torch.testing.assert_close(vb.psnr(x / math.sqrt(2), ref) - got, torch.full((2,), 10 * math.log10(2)))
 
 
-def test_psnr_rejects_mismatched_shapes():
-    with pytest.raises(ValueError, match="x and reference must have the same shape"):
-        vb.psnr(torch.zeros(2, 1, 4, 4), torch.zeros(2, 1, 4, 5))
-
-
 @pytest.fixture(scope="module")
 def real_digits():
     import warnings
@@ -54,10 +49,3 @@ def test_realism_score_ranks_real_over_blurred_over_noise(real_digits):
     assert s_noise.confidence > 0.9
 
 
-def test_realism_score_bad_input(real_digits):
-    with pytest.raises(ValueError, match=r"grey levels in \[0, 1\] \(decode with mean_image, not logits\)"):
-        vb.realism_score(real_digits.x[:10] * 5 - 2, real_digits.x[:10])
-    with pytest.raises(ValueError, match="28x28 digits"):
-        vb.realism_score(torch.rand(10, 1, 32, 32), real_digits.x[:10])
-    with pytest.raises(ValueError, match="need more than k=3"):
-        vb.realism_score(real_digits.x[:3], real_digits.x[:10])

@@ -74,7 +74,7 @@ def test_reparameterize_gradcheck():
     eps = torch.randn(5, 2, 3, dtype=torch.float64)
     mu = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
     logvar = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda m, l: vb.reparameterize(m, l, eps), (mu, logvar))
+    assert torch.autograd.gradcheck(lambda m, lv: vb.reparameterize(m, lv, eps), (mu, logvar))
 
 
 @pytest.mark.parametrize("shape", [(4, 10), (3, 1, 5, 5)])
@@ -122,30 +122,6 @@ def test_log_mean_exp_is_stable_and_correct():
 
 
 # --------------------------------------------------------------------------- bad input
-def test_kl_rejects_mismatched_shapes():
-    with pytest.raises(ValueError, match=r"mu and logvar must have the same shape.*\(2, 3\).*\(2, 4\)"):
-        vb.gaussian_kl(torch.zeros(2, 3), torch.zeros(2, 4))
-
-
-def test_reparameterize_rejects_integer_tensors_and_bad_eps():
-    with pytest.raises(TypeError, match="floating-point"):
-        vb.reparameterize(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 3))
-    with pytest.raises(ValueError, match=r"eps must have x's shape \(2, 3\)"):
-        vb.reparameterize(torch.zeros(2, 3), torch.zeros(2, 3), eps=torch.zeros(2, 4))
-
-
-def test_bernoulli_rejects_targets_outside_unit_interval():
-    with pytest.raises(ValueError, match=r"Bernoulli targets x must lie in \[0, 1\].*1\.5"):
-        vb.bernoulli_log_prob(torch.tensor([[0.0, 1.5]]), torch.zeros(1, 2))
-
-
-def test_gaussian_rejects_non_positive_variance_and_wrong_shape():
-    with pytest.raises(ValueError, match="variance c must be a positive scalar"):
-        vb.gaussian_log_prob(torch.zeros(2, 3), torch.zeros(2, 3), c=0.0)
-    with pytest.raises(ValueError, match=r"mean must have x's shape \(2, 3\)"):
-        vb.gaussian_log_prob(torch.zeros(2, 3), torch.zeros(3, 2))
-
-
 def test_log_mean_exp_rejects_empty():
     with pytest.raises(ValueError, match="at least one value"):
         vb.log_mean_exp(torch.zeros(0, 3), dim=0)

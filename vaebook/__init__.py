@@ -1,10 +1,24 @@
 """vaebook: the library behind the executable course on autoencoders and variational autoencoders.
 
 Chapters use it as ``import vaebook as vb``. Everything public is re-exported here; nothing is
-defined here. The modules build on each other in one direction:
-``stats`` -> ``data``, ``models`` -> ``objectives`` -> ``train`` -> ``metrics`` -> ``plot``, ``widgets``.
+defined here. The modules build on each other in one direction, each importing only those before it:
+
+1. ``guards`` (argument checks), ``files`` (atomic writes), ``colab`` (Colab's widget manager);
+2. ``stats``: pure tensor math;
+3. ``data`` and ``models``; then ``checkpoints`` (save and load the models);
+4. ``objectives`` (the ELBO and friends, on tensors), ``estimators`` (on a model: its ELBO, importance
+   sampling, gradient estimators), ``exact`` (quadrature and EM, for small models), ``losses``
+   (what training minimises);
+5. ``train``: ``fit`` and its callbacks;
+6. ``metrics``, then ``baselines``; ``plot``, ``widgets`` and ``results`` (the Results page);
+7. ``checks``: the exercises' checks, on top of everything.
+
+``vaebook.authoring.book`` and ``vaebook.authoring.assign`` are authoring tools for the course's repository, not used
+by the chapters.
 """
 
+from . import baselines, checks, plot, widgets
+from .checkpoints import CheckpointError, build_model, load, save
 from .data import (
     NATURAL_IMAGE_NAMES,
     ImageData,
@@ -20,6 +34,9 @@ from .data import (
     salt_and_pepper,
     upsample,
 )
+from .estimators import log_likelihood, model_elbo, reparameterized_gradient, score_function_gradient
+from .exact import GridPosterior, best_diagonal_gaussian, grid_kl, grid_posterior, ppca_elbo, ppca_em_step
+from .losses import CrossEntropyLoss, ELBOLoss, LossOutput, ReconstructionLoss, default_loss
 from .metrics import RealismScore, classifier_features, digit_classifier, psnr, realism_score
 from .models import (
     VAE,
@@ -27,30 +44,15 @@ from .models import (
     Autoencoder,
     ClassifierConfig,
     DigitClassifier,
+    LatentModel,
     LinearGaussian,
     SRConfig,
     SuperResolver,
     VAEConfig,
     VAEOutput,
 )
-from .objectives import (
-    ELBO,
-    GridPosterior,
-    LossOutput,
-    best_diagonal_gaussian,
-    elbo,
-    grid_kl,
-    grid_posterior,
-    log_likelihood,
-    log_px_given_z,
-    model_elbo,
-    ppca_elbo,
-    ppca_em_step,
-    reconstruction_error,
-    reparameterized_gradient,
-    score_function_gradient,
-    training_loss,
-)
+from .objectives import ELBO, elbo, log_px_given_z, reconstruction_error
+from .results import record
 from .stats import (
     bernoulli_log_prob,
     diag_gaussian_log_prob,
@@ -63,19 +65,45 @@ from .stats import (
 )
 from .train import (
     Callback,
-    CheckpointError,
     History,
     KLWarmup,
+    ProgressBar,
+    TimeBudget,
     TrainState,
     default_device,
     evaluate,
     fit,
-    load,
-    save,
     seed_everything,
+    train_2d_vae,
     train_vae,
 )
 
-from . import baselines, checks, plot, widgets  # noqa: E402  (vb.plot.image_grid, vb.checks.elbo, ...)
-
 __version__ = "0.1.0"
+
+__all__ = [
+    # modules used as vb.<module>.<name>
+    "baselines", "checks", "plot", "widgets",
+    # checkpoints
+    "CheckpointError", "build_model", "load", "save",
+    # data
+    "NATURAL_IMAGE_NAMES", "ImageData", "OfflineDataWarning", "add_gaussian_noise", "binarize",
+    "default_data_root", "downsample", "extract_patches", "load_mnist", "mask_pixels", "natural_images",
+    "salt_and_pepper", "upsample",
+    # estimators, exact answers, losses
+    "log_likelihood", "model_elbo", "reparameterized_gradient", "score_function_gradient",
+    "GridPosterior", "best_diagonal_gaussian", "grid_kl", "grid_posterior", "ppca_elbo", "ppca_em_step",
+    "CrossEntropyLoss", "ELBOLoss", "LossOutput", "ReconstructionLoss", "default_loss",
+    # metrics
+    "RealismScore", "classifier_features", "digit_classifier", "psnr", "realism_score",
+    # models
+    "VAE", "AEConfig", "Autoencoder", "ClassifierConfig", "DigitClassifier", "LatentModel", "LinearGaussian",
+    "SRConfig", "SuperResolver", "VAEConfig", "VAEOutput",
+    # objectives, results
+    "ELBO", "elbo", "log_px_given_z", "reconstruction_error", "record",
+    # stats
+    "bernoulli_log_prob", "diag_gaussian_log_prob", "gaussian_kl", "gaussian_log_prob", "interpolate",
+    "log_mean_exp", "reparameterize", "standard_normal_log_prob",
+    # training
+    "Callback", "History", "KLWarmup", "ProgressBar", "TimeBudget", "TrainState", "default_device",
+    "evaluate", "fit", "seed_everything", "train_vae", "train_2d_vae",
+]

@@ -6,8 +6,8 @@
 - :func:`tune` picks a filter's parameter the fair way: the value with the best mean PSNR on a
   *validation* split of (noisy, clean) pairs, never on the test images it is then scored on.
 - :func:`fit_pca` fits a :class:`PCAProjection` on clean training images; projecting a noisy image
-  onto the top ``k`` principal components keeps what digits have in common and drops most of the
-  noise. Its ``k`` is tuned like a filter's parameter.
+  onto the top ``n_components`` principal components keeps what digits have in common and drops
+  most of the noise. Its ``n_components`` is tuned like a filter's parameter.
 
 Bicubic upsampling, the super-resolution baseline, is :func:`vaebook.upsample`.
 
@@ -26,11 +26,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .guards import check_callable, check_finite, check_float_tensor, check_int, check_number, describe
 from .metrics import psnr
 
-__all__ = ["FILTERS", "DEFAULT_GRIDS", "denoise", "Tuned", "tune", "PCAProjection", "fit_pca"]
+__all__ = ["FILTERS", "FILTER_NAMES", "DEFAULT_GRIDS", "denoise", "Tuned", "tune", "tune_all", "mean_psnr", "PCAProjection", "fit_pca"]
 
 FILTERS = ("gaussian", "median", "nlm", "tv")
+FILTER_NAMES = {"gaussian": "Gaussian blur", "median": "median", "nlm": "non-local means", "tv": "total variation"}
 
 # Parameter grids wide enough for Gaussian noise with a standard deviation from about 0.05 to 0.8
 # on images in [0, 1], in steps of about x1.5-2 (tune() refines between the best value and its
@@ -209,12 +211,12 @@ def tune(
         grid = DEFAULT_GRIDS[method] if grid is None else grid
         _check_params(method, {**{k: v[0] for k, v in grid.items() if len(v)}, **fixed})
         fn = None
-        label = name or method
+        label: str = name or method
     elif callable(method):
         if grid is None:
-            raise ValueError("tune(callable, ...) needs a grid of parameter values, e.g. {'k': [10, 20, 40]}")
+            raise ValueError("tune(callable, ...) needs a grid of parameter values, e.g. {'n_components': [10, 20, 40]}")
         fn = method
-        label = name or getattr(method, "__name__", "denoiser")
+        label = name or str(getattr(method, "__name__", "denoiser"))
     else:
         raise TypeError(f"method must be a filter name or a callable, got {type(method).__name__}")
     if not grid or any(len(v) == 0 for v in grid.values()):
@@ -226,24 +228,67 @@ def tune(
     scores: dict = {}
 
     def score(values: tuple) -> float:
-        params = {**dict(zip(keys, values)), **fixed}
-        out = denoise(noisy, method, **params) if fn is None else fn(noisy, **params)
-        return psnr(out, clean).mean().item()
+        params = {**dict(zip(keys, values, strict=True)), **fixed}
+        return mean_psnr(lambda x: fn(x, **params) if fn is not None else denoise(x, str(method), **params), noisy, clean)
 
     for values in itertools.product(*(grid[k] for k in keys)):
         scores[values] = score(values)
     if len(keys) == 1:
         for _ in range(refine):
-            best = max(scores, key=scores.get)[0]
+            best = max(scores, key=lambda v: scores[v])[0]
             new = _midpoints([v[0] for v in scores], best)
             if not new:
                 break
             for v in new:
                 scores[(v,)] = score((v,))
-    best_values = max(scores, key=scores.get)  # the first of equals: dicts keep insertion order
-    params = {**dict(zip(keys, best_values)), **fixed}
+    best_values = max(scores, key=lambda v: scores[v])  # the first of equals: dicts keep insertion order
+    params = {**dict(zip(keys, best_values, strict=True)), **fixed}
     table = {(k[0] if len(k) == 1 else k): v for k, v in sorted(scores.items())}
     return Tuned(label, params, scores[best_values], table, apply=fn)
+
+
+@torch.no_grad()
+def mean_psnr(denoiser: Callable[[Tensor], Tensor], inputs: Tensor, targets: Tensor) -> float:
+    """The mean over images of the PSNR of ``denoiser(inputs)`` against ``targets``, in dB (no gradients).
+
+    ``denoiser`` is any callable on a batch: a :class:`Tuned` filter, a model, ``lambda x: x``.
+    PSNRs are averaged over images, as the book's tables do (not the PSNR of the mean error).
+
+    Book: eq-psnr
+    """
+    check_callable("denoiser", denoiser, "a function or model mapping a batch of inputs to images")
+    return psnr(denoiser(inputs), targets).mean().item()
+
+
+def tune_all(
+    noisy: Tensor,
+    clean: Tensor,
+    *,
+    sigma: float | None = None,
+    filters: Sequence[str] = FILTERS,
+    pca: "PCAProjection | None" = None,
+    pca_grid: Sequence[int] = (5, 10, 20, 40, 80, 160),
+) -> dict[str, Tuned]:
+    """Every classical denoiser of ``filters`` (and PCA projection, given ``pca``), each tuned on ``(noisy, clean)``.
+
+    Returns ``{display name: Tuned}`` in a fixed order, e.g. ``"Gaussian blur"``, ``"non-local
+    means"``, ``"PCA projection"``. ``sigma``, the noise level when it is known, goes to non-local
+    means (its ``sigma``); ``pca_grid`` lists the numbers of components PCA projection tries.
+    """
+    unknown = [f for f in filters if f not in FILTERS]
+    if isinstance(filters, str) or unknown:
+        raise ValueError(f"filters: expected names among {FILTERS}, got {filters!r}")
+    out = {}
+    for f in filters:
+        if f == "nlm" and sigma is not None:
+            out[FILTER_NAMES[f]] = tune(f, noisy, clean, sigma=check_number("sigma", sigma, min=0.0))
+        else:
+            out[FILTER_NAMES[f]] = tune(f, noisy, clean)
+    if pca is not None:
+        if not isinstance(pca, PCAProjection):
+            raise TypeError(f"pca: expected a PCAProjection (vb.baselines.fit_pca), got {describe(pca)}")
+        out["PCA projection"] = tune(pca, noisy, clean, {"n_components": list(pca_grid)}, name="pca")
+    return out
 
 
 @dataclass
@@ -261,49 +306,45 @@ class PCAProjection:
     """
 
     mean: Tensor  # (d,)
-    components: Tensor  # (k_max, d), orthonormal rows, by decreasing variance
-    explained_variance: Tensor  # (k_max,)
+    components: Tensor  # (n_max, d), orthonormal rows, by decreasing variance
+    explained_variance: Tensor  # (n_max,)
     image_shape: tuple[int, ...]
 
     @property
-    def k_max(self) -> int:
+    def n_max(self) -> int:
+        """How many components were fitted (the most a projection can keep)."""
         return self.components.shape[0]
 
-    def __call__(self, x: Tensor, k: int | None = None) -> Tensor:
-        """Project images ``x`` onto the top ``k`` components (default all ``k_max``) and back."""
-        if not isinstance(x, Tensor) or not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor of images, got {getattr(x, 'dtype', type(x))}")
+    def __call__(self, x: Tensor, n_components: int | None = None) -> Tensor:
+        """Project images ``x`` onto the top ``n_components`` components (default all ``n_max``) and back."""
+        check_float_tensor("x", x)
         if tuple(x.shape[1:]) != self.image_shape:
-            raise ValueError(f"x must have shape (b, {', '.join(map(str, self.image_shape))}), got {tuple(x.shape)}")
-        k = self.k_max if k is None else k
-        if not isinstance(k, int) or not 0 <= k <= self.k_max:
-            raise ValueError(f"k must be an int from 0 to {self.k_max}, got {k!r}")
+            raise ValueError(f"x: expected shape (b, {', '.join(map(str, self.image_shape))}), got shape {tuple(x.shape)}")
+        check_finite("x", x)
+        j = self.n_max if n_components is None else check_int("n_components", n_components, min=0, max=self.n_max)
         flat = x.reshape(len(x), -1).to(self.mean.dtype)  # (b, d)
-        u = self.components[:k].to(flat.device)  # (k, d)
+        u = self.components[:j].to(flat.device)  # (j, d)
         m = self.mean.to(flat.device)
-        codes = (flat - m) @ u.T  # (b, k)
+        codes = (flat - m) @ u.T  # (b, j)
         out = codes @ u + m  # (b, d)
         return out.reshape(x.shape).to(x.dtype)
 
 
-def fit_pca(x: Tensor, k: int) -> PCAProjection:
-    """Fit the top ``k`` principal components of clean images ``x`` ``(n, ...)``: a :class:`PCAProjection`.
+def fit_pca(x: Tensor, n_components: int) -> PCAProjection:
+    """Fit the top ``n_components`` principal components of clean images ``x`` ``(n, ...)``: a :class:`PCAProjection`.
 
     Computed exactly (not randomized) in float64, so the directions are reproducible: the
     eigenvectors of the ``(d, d)`` scatter matrix of the centred data, which for many more images
     than pixels is several times faster than an SVD of the ``(n, d)`` data and gives the same
-    directions. ``k`` is at most ``min(n, d)``.
+    directions. ``n_components`` is at most ``min(n, d)``.
     """
-    if not isinstance(x, Tensor) or not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point tensor of images, got {getattr(x, 'dtype', type(x))}")
+    check_float_tensor("x", x)
     if x.dim() < 2 or len(x) < 2:
-        raise ValueError(f"fit_pca needs at least two examples of shape (n, ...), got {tuple(x.shape)}")
+        raise ValueError(f"x: expected at least two examples of shape (n, ...), got shape {tuple(x.shape)}")
+    check_finite("x", x)
     flat = x.reshape(len(x), -1).double()  # (n, d)
     n, d = flat.shape
-    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= min(n, d):
-        raise ValueError(f"k must be an int from 1 to min(n, d) = {min(n, d)}, got {k!r}")
-    if not torch.isfinite(flat).all():
-        raise ValueError("x holds NaN or infinite values")
+    k = check_int("n_components", n_components, min=1, max=min(n, d))
     mean = flat.mean(0)  # (d,)
     centred = flat - mean  # (n, d)
     evals, evecs = torch.linalg.eigh(centred.T @ centred)  # (d,), (d, d): ascending eigenvalues

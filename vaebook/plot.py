@@ -15,6 +15,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from .guards import check_callable, check_choice, check_int, check_number, check_positive, check_tensor, describe
+
 __all__ = [
     "image_grid",
     "compare_rows",
@@ -28,9 +30,9 @@ __all__ = [
 DIGIT_COLORS = plt.get_cmap("tab10")
 
 
-def _to_numpy_images(images: Tensor) -> np.ndarray:
-    if not isinstance(images, Tensor):
-        images = torch.as_tensor(images)
+def _as_grey_images(images, name: str = "images") -> Tensor:
+    """``(n, 1, H, W)`` float images on the CPU, from ``(n, 1, H, W)``, ``(n, H, W)`` or ``(n, d*d)``."""
+    check_tensor(name, images)
     images = images.detach().float().cpu()
     if images.dim() == 2 and math.isqrt(images.shape[1]) ** 2 == images.shape[1]:
         side = math.isqrt(images.shape[1])
@@ -38,26 +40,33 @@ def _to_numpy_images(images: Tensor) -> np.ndarray:
     if images.dim() == 3:
         images = images.unsqueeze(1)  # (n, H, W) -> (n, 1, H, W)
     if images.dim() != 4 or images.shape[1] != 1:
-        raise ValueError(f"expected grey images (n, 1, H, W), (n, H, W) or (n, d*d); got {tuple(images.shape)}")
-    return images[:, 0].numpy()  # (n, H, W)
+        raise ValueError(f"{name}: expected grey images (n, 1, H, W), (n, H, W) or (n, d*d), got shape {tuple(images.shape)}")
+    if images.shape[0] == 0:
+        raise ValueError(f"{name}: expected at least one image, got an empty batch")
+    return images
 
 
 def grid_image(images: Tensor, nrow: int = 10, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
-    """Tile ``images`` into one ``(rows*H, nrow*W)`` array, row-major, with ``pad`` pixels between tiles."""
-    imgs = _to_numpy_images(images)
-    n, h, w = imgs.shape
-    if nrow < 1:
-        raise ValueError(f"nrow must be positive, got {nrow}")
-    rows = math.ceil(n / nrow)
-    out = np.full((rows * (h + pad) - pad, nrow * (w + pad) - pad), pad_value, dtype=np.float32)
-    for i in range(n):
-        r, c = divmod(i, nrow)
-        out[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = imgs[i]
-    return out
+    """Tile ``images`` into one ``(rows*H, nrow*W)`` array, row-major, with ``pad`` pixels between tiles.
+
+    torchvision's ``make_grid`` lays the tiles out; its border around the whole grid is cut off.
+    """
+    from torchvision.utils import make_grid
+
+    imgs = _as_grey_images(images)
+    nrow = check_int("nrow", nrow, min=1)
+    pad = check_int("pad", pad, min=0)
+    pad_value = check_number("pad_value", pad_value)
+    grid = make_grid(imgs, nrow=nrow, padding=pad, pad_value=pad_value)[0]  # (3, H', W') -> one channel
+    if pad and len(imgs) > 1:  # make_grid also pads the outer edge (and returns a single image as it is)
+        grid = grid[pad:-pad, pad:-pad]
+    return grid.numpy()
 
 
 def image_grid(images: Tensor, nrow: int = 10, title: str | None = None, ax=None, size: float = 0.6) -> Figure:
     """Show images in a grid, ``nrow`` per row, grey levels 0 (black) to 1 (white)."""
+    images = _as_grey_images(images)
+    nrow = check_int("nrow", nrow, min=1)
     n = len(images)
     rows = math.ceil(n / nrow)
     if ax is None:
@@ -73,10 +82,11 @@ def image_grid(images: Tensor, nrow: int = 10, title: str | None = None, ax=None
 
 def compare_rows(rows: Mapping[str, Tensor], n: int = 8, size: float = 0.9) -> Figure:
     """One row of ``n`` images per entry (e.g. noisy / denoised / clean), labelled on the left."""
-    if not rows:
-        raise ValueError("compare_rows needs at least one row")
+    if not isinstance(rows, Mapping) or not rows:
+        raise ValueError(f"rows: expected at least one row, a mapping from labels to images, got {describe(rows)}")
+    n = check_int("n", n, min=1)
     fig, axes = plt.subplots(len(rows), 1, figsize=(size * n + 1.2, size * len(rows) + 0.2), squeeze=False)
-    for ax, (label, imgs) in zip(axes[:, 0], rows.items()):
+    for ax, (label, imgs) in zip(axes[:, 0], rows.items(), strict=True):
         ax.imshow(grid_image(imgs[:n], nrow=n), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
@@ -91,9 +101,12 @@ def latent_scatter(
     z: Tensor, labels: Tensor | None = None, ax=None, title: str | None = None, s: float = 4.0, alpha: float = 0.6
 ) -> Figure:
     """Scatter 2-D codes ``z`` (``(n, 2)``), coloured by digit label."""
-    z = torch.as_tensor(z).detach().cpu()
+    z = check_tensor("z", z).detach().cpu()
     if z.dim() != 2 or z.shape[1] != 2:
-        raise ValueError(f"latent_scatter needs 2-D codes of shape (n, 2), got {tuple(z.shape)}")
+        raise ValueError(f"z: expected 2-D codes of shape (n, 2), got shape {tuple(z.shape)}")
+    if labels is not None and (not isinstance(labels, Tensor) or labels.shape != z.shape[:1]):
+        got = f"shape {tuple(labels.shape)}" if isinstance(labels, Tensor) else describe(labels)
+        raise ValueError(f"labels: expected one per code, shape ({z.shape[0]},), got {got}")
     if ax is None:
         fig, ax = plt.subplots(figsize=(5, 4.5))
     else:
@@ -127,6 +140,9 @@ def manifold(
     Rows run from ``z_2 = +lim`` (top) to ``-lim``; columns from ``z_1 = -lim`` to ``+lim``.
     Pass ``grid`` to use your own coordinates (e.g. Gaussian quantiles).
     """
+    check_callable("decode", decode, "a function from (m, 2) codes to (m, 1, H, W) images")
+    if grid is None:
+        n, lim = check_int("n", n, min=1), check_positive("lim", lim)
     g = torch.as_tensor(grid if grid is not None else np.linspace(-lim, lim, n), dtype=torch.float32)
     z1, z2 = torch.meshgrid(g, g.flip(0), indexing="xy")  # rows: z2 from high to low
     z = torch.stack([z1.flatten(), z2.flatten()], dim=-1)  # (n*n, 2)
@@ -156,12 +172,22 @@ def training_curves(
 ) -> Figure:
     """Plot per-epoch metrics from a :class:`vaebook.History`, one panel per key, train and test together."""
     splits = [split] if isinstance(split, str) else list(split)
+    for sp in splits:
+        check_choice("split", sp, ("train", "test"))
+    if isinstance(keys, str):
+        keys = (keys,)
+    recorded = {k for sp in splits for k in getattr(history, sp)}
+    absent = [k for k in keys if k not in recorded]
+    if absent:
+        raise ValueError(f"keys: no metric {absent[0]!r} in the history's {' or '.join(splits)} metrics; recorded: {sorted(recorded)}")
     if axes is None:
         fig, axes = plt.subplots(1, len(keys), figsize=(3.4 * len(keys), 2.8), squeeze=False)
         axes = axes[0]
     else:
+        if len(axes) != len(keys):
+            raise ValueError(f"axes: expected one per key ({len(keys)}), got {len(axes)}")
         fig = axes[0].figure
-    for ax_i, key in zip(axes, keys):
+    for ax_i, key in zip(axes, keys, strict=True):
         for sp in splits:
             table = getattr(history, sp)
             if key in table:

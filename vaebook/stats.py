@@ -10,12 +10,22 @@ e.g. ``(k, b, d)`` for ``k`` importance samples, and the result keeps them: ``(k
 
 from __future__ import annotations
 
-import contextlib
 import math
-from typing import Iterator
 
 import torch
 from torch import Tensor
+
+from .guards import (
+    check_choice,
+    check_dim,
+    check_finite,
+    check_float_tensor,
+    check_int,
+    check_positive,
+    check_range,
+    check_same_shape,
+    value_checks_enabled,
+)
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -29,41 +39,19 @@ __all__ = [
     "gaussian_log_prob",
     "log_mean_exp",
     "interpolate",
-    "value_checks",
 ]
 
 
 # --------------------------------------------------------------------------- input checks
-_VALUE_CHECKS = [True]
-
-
-@contextlib.contextmanager
-def value_checks(enabled: bool) -> Iterator[None]:
-    """Turn the checks on input *values* (e.g. Bernoulli targets in [0, 1]) on or off within a block.
-
-    Shape and dtype checks always run; value checks scan the data and wait for the result, which
-    costs a few percent of a small model's training step. :func:`vaebook.fit` checks the first
-    batch, then trains with value checks off.
-    """
-    previous = _VALUE_CHECKS[0]
-    _VALUE_CHECKS[0] = bool(enabled)
-    try:
-        yield
-    finally:
-        _VALUE_CHECKS[0] = previous
-
-def _check_float(name: str, t: Tensor) -> None:
-    if not isinstance(t, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if not t.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
+def _check_float(name: str, t, dtype: torch.dtype | None = None) -> Tensor:
+    check_float_tensor(name, t, dtype=dtype)
+    if value_checks_enabled():
+        check_finite(name, t)
+    return t
 
 
 def _check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
-    if a.shape != b.shape:
-        raise ValueError(
-            f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
-        )
+    check_same_shape(name_a, a, name_b, b)
 
 
 def _event_sum(t: Tensor, n_event: int) -> Tensor:
@@ -77,8 +65,8 @@ def _check_broadcast_to_x(x: Tensor, name: str, param: Tensor) -> None:
     """``param`` must end with ``x``'s shape (it may add leading sample dimensions)."""
     if param.dim() < x.dim() or tuple(param.shape[param.dim() - x.dim():]) != tuple(x.shape):
         raise ValueError(
-            f"{name} must have x's shape {tuple(x.shape)}, optionally with leading sample "
-            f"dimensions such as (k, *x.shape); got {tuple(param.shape)}"
+            f"{name}: expected x's shape {tuple(x.shape)}, optionally with leading sample "
+            f"dimensions such as (k, *x.shape); got shape {tuple(param.shape)}"
         )
 
 
@@ -97,12 +85,12 @@ def reparameterize(
     Book: eq-reparam
     """
     _check_float("mu", mu)
-    _check_float("logvar", logvar)
+    _check_float("logvar", logvar, dtype=mu.dtype)
     _check_same_shape("mu", mu, "logvar", logvar)
     if eps is None:
         eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
     else:
-        _check_float("eps", eps)
+        _check_float("eps", eps, dtype=mu.dtype)
         _check_broadcast_to_x(mu, "eps", eps)
     std = torch.exp(0.5 * logvar)  # log sigma^2 -> sigma
     return mu + std * eps  # (..., b, z_dim)
@@ -120,11 +108,14 @@ def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
     Book: eq-gaussian-kl
     """
     _check_float("mu", mu)
-    _check_float("logvar", logvar)
+    _check_float("logvar", logvar, dtype=mu.dtype)
     _check_same_shape("mu", mu, "logvar", logvar)
     if mu.dim() < 2:
-        raise ValueError(f"mu must have shape (b, z_dim), got {tuple(mu.shape)}")
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=-1)  # (b,)
+        raise ValueError(f"mu: expected shape (b, z_dim), got shape {tuple(mu.shape)}")
+    # sigma^2 - 1 - log sigma^2 >= 0, computed as expm1(logvar) - logvar: exact near logvar = 0,
+    # where exp(logvar) - 1 - logvar loses every digit (and can round below zero)
+    spread = (torch.expm1(logvar) - logvar).clamp_min(0.0)
+    return 0.5 * (mu.pow(2) + spread).sum(dim=-1)  # (b,)
 
 
 # --------------------------------------------------------------------------- log-densities
@@ -150,8 +141,8 @@ def diag_gaussian_log_prob(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
     Book: eq-variational-family
     """
     _check_float("z", z)
-    _check_float("mu", mu)
-    _check_float("logvar", logvar)
+    _check_float("mu", mu, dtype=z.dtype)
+    _check_float("logvar", logvar, dtype=z.dtype)
     _check_same_shape("mu", mu, "logvar", logvar)
     _check_broadcast_to_x(mu, "z", z)
     return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(dim=-1)
@@ -170,13 +161,11 @@ def bernoulli_log_prob(x: Tensor, logits: Tensor) -> Tensor:
 
     Book: eq-bernoulli-decoder
     """
-    _check_float("x", x)
-    _check_float("logits", logits)
+    check_float_tensor("x", x)
+    _check_float("logits", logits, dtype=x.dtype)
     _check_broadcast_to_x(x, "logits", logits)
-    if _VALUE_CHECKS[0] and x.numel() and (x.min() < 0 or x.max() > 1):
-        raise ValueError(
-            f"Bernoulli targets x must lie in [0, 1], got values in [{x.min().item():.3g}, {x.max().item():.3g}]"
-        )
+    if value_checks_enabled():
+        check_range("x (Bernoulli targets)", x, 0.0, 1.0)
     # x*log sig(l) + (1-x)*log(1-sig(l)) = x*l - softplus(l), the stable form.
     per_pixel = x * logits - torch.nn.functional.softplus(logits)
     return _event_sum(per_pixel, x.dim() - 1)  # (..., b)
@@ -193,11 +182,16 @@ def gaussian_log_prob(x: Tensor, mean: Tensor, c: float | Tensor = 1.0) -> Tenso
     Book: eq-gaussian-decoder
     """
     _check_float("x", x)
-    _check_float("mean", mean)
+    _check_float("mean", mean, dtype=x.dtype)
     _check_broadcast_to_x(x, "mean", mean)
-    c = torch.as_tensor(c, dtype=x.dtype, device=x.device)
-    if c.numel() != 1 or not bool(c > 0):
-        raise ValueError(f"the variance c must be a positive scalar, got {c.tolist()}")
+    if isinstance(c, Tensor):
+        if c.numel() != 1:
+            raise ValueError(f"c (the variance): expected a scalar, got a tensor of shape {tuple(c.shape)}")
+        if not bool(torch.isfinite(c) & (c > 0)):
+            raise ValueError(f"c (the variance): expected a finite number > 0, got {c.item()!r}")
+        c = c.to(dtype=x.dtype, device=x.device).reshape(())  # a learned c keeps its gradient
+    else:
+        c = torch.tensor(check_positive("c (the variance)", c), dtype=x.dtype, device=x.device)
     d = x[0].numel() if x.dim() > 1 else 1
     sq = _event_sum((x - mean).pow(2), x.dim() - 1)  # (..., b)
     return -0.5 * sq / c - 0.5 * d * (LOG_2PI + torch.log(c))
@@ -213,10 +207,11 @@ def log_mean_exp(a: Tensor, dim: int = 0) -> Tensor:
 
     Book: eq-importance-sampling
     """
-    _check_float("a", a)
+    check_float_tensor("a", a)
+    dim = check_dim("dim", dim, a.dim())
     k = a.shape[dim]
     if k == 0:
-        raise ValueError(f"log_mean_exp needs at least one value along dim {dim}, got shape {tuple(a.shape)}")
+        raise ValueError(f"a: expected at least one value along dim {dim} to average, got shape {tuple(a.shape)}")
     return torch.logsumexp(a, dim=dim) - math.log(k)
 
 
@@ -231,20 +226,25 @@ def interpolate(z0: Tensor, z1: Tensor, n: int, method: str = "linear") -> Tenso
 
     Book: eq-interpolation
     """
-    _check_float("z0", z0)
-    _check_float("z1", z1)
-    _check_same_shape("z0", z0, "z1", z1)
+    check_float_tensor("z0", z0)
+    check_finite("z0", z0)
+    check_float_tensor("z1", z1, dtype=z0.dtype)
+    check_finite("z1", z1)
+    check_same_shape("z0", z0, "z1", z1)
     if z0.dim() != 1:
-        raise ValueError(f"z0 and z1 must be single codes of shape (z_dim,), got {tuple(z0.shape)}")
-    if not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an int >= 2 (the path includes both ends), got {n!r}")
+        raise ValueError(f"z0 and z1: expected single codes of shape (z_dim,), got shape {tuple(z0.shape)}")
+    n = check_int("n (points on the path, both ends included)", n, min=2)
+    check_choice("method", method, ("linear", "slerp"))
     t = torch.linspace(0.0, 1.0, n, dtype=z0.dtype, device=z0.device).unsqueeze(1)  # (n, 1)
     if method == "linear":
         return (1 - t) * z0 + t * z1  # (n, z_dim)
-    if method != "slerp":
-        raise ValueError(f"method must be 'linear' or 'slerp', got {method!r}")
-    cos = torch.dot(z0, z1) / (z0.norm() * z1.norm()).clamp_min(1e-12)
+    if z0.norm() == 0 or z1.norm() == 0:
+        raise ValueError("z0 and z1: slerp needs two non-zero codes (the angle to a zero code is undefined)")
+    cos = torch.dot(z0, z1) / (z0.norm() * z1.norm())
     omega = torch.arccos(cos.clamp(-1.0, 1.0))
     if omega.abs() < 1e-6:  # (nearly) parallel: slerp is linear
         return (1 - t) * z0 + t * z1
+    if math.pi - omega.abs() < 1e-4:
+        raise ValueError("z0 and z1: slerp between opposite codes is undefined (every great circle joins them); "
+                         "perturb one of them, or interpolate linearly")
     return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)  # (n, z_dim)

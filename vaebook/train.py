@@ -1,12 +1,15 @@
-"""Training: seeding, device choice, :func:`fit`, and checkpoints.
+"""Training: seeding, device choice, and :func:`fit`, with the hooks that attach to it.
 
-``fit`` knows nothing about the model it trains: it asks :func:`vaebook.objectives.training_loss`
-(or the ``loss`` you pass) for a scalar to minimise and for metrics to log. Anything else — a live
-plot, KL warm-up, early stopping — attaches through callbacks.
+``fit`` knows nothing about the model it trains: it asks the loss (by default
+:func:`vaebook.losses.default_loss` for the model) for a scalar to minimise and for metrics to log.
+Everything else attaches through callbacks, as in minGPT's trainer: the progress bar
+(:class:`ProgressBar`), a wall-clock budget (:class:`TimeBudget`), KL warm-up (:class:`KLWarmup`),
+a live plot, early stopping.
 
 Batches are cut from tensors held in memory (on the training device), with no per-item Python
-transforms in the loop: that is what makes it several times faster than a ``DataLoader`` over
-torchvision's ``ToTensor`` (see ``benchmarks/train_speed.py``).
+transforms in the loop: that is what makes it faster than a ``DataLoader`` over torchvision's
+``ToTensor`` (see ``benchmarks/train_speed.py``). The data are checked once, at the door, for NaN,
+infinity and (for binary likelihoods) values outside [0, 1], rather than at every batch.
 """
 
 from __future__ import annotations
@@ -14,20 +17,30 @@ from __future__ import annotations
 import math
 import os
 import random
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from . import stats
+from .colab import ensure_widget_support
 from .data import ImageData, binarize as _binarize
-from .models import MODEL_CLASSES, VAE, build_model
-from .objectives import LossOutput, training_loss
+from .guards import (
+    check_callable,
+    check_choice,
+    check_finite,
+    check_float_tensor,
+    check_int,
+    check_number,
+    check_positive,
+    check_range,
+    describe,
+    value_checks,
+)
+from .losses import ELBOLoss, LossOutput, check_loss_output, default_loss
+from .models import VAE
 
 __all__ = [
     "seed_everything",
@@ -35,23 +48,21 @@ __all__ = [
     "History",
     "Callback",
     "KLWarmup",
+    "ProgressBar",
+    "TimeBudget",
     "TrainState",
     "fit",
     "train_vae",
+    "train_2d_vae",
     "evaluate",
-    "save",
-    "load",
-    "CheckpointError",
 ]
 
-CHECKPOINT_FORMAT = "vaebook-checkpoint"
-CHECKPOINT_VERSION = 1
+WEIGHT_LIMIT = 1e4  # a weight this large means training diverged (trained models here stay below about 10)
 
 
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and PyTorch's generators, so a run repeats bit for bit on the CPU."""
-    if not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    seed = check_int("seed", seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -107,21 +118,25 @@ class History:
 
 @dataclass
 class TrainState:
-    """What callbacks see: the model and optimizer, where training is, and the history so far."""
+    """What callbacks see: the model, optimizer and loss, where training is, and the history so far."""
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
+    loss: Callable[..., LossOutput]
     history: History
     epoch: int = 0
     step: int = 0
-    total_steps: int = 0
-    progress: float = 0.0  # fraction of the training budget used, in [0, 1]
-    metrics: dict[str, float] = field(default_factory=dict)  # the last step's, or the last epoch's
+    total_steps: int | None = None  # None: a run bounded by time alone
+    progress: float = 0.0  # fraction of the training budget used, in [0, 1]; the schedule follows it
+    metrics: dict[str, float] = field(default_factory=dict)  # the last epoch's training metrics
     stop: bool = False  # a callback sets this to end training after the current step
 
 
 class Callback:
-    """Hooks into :func:`fit`. Override any of these; each receives the :class:`TrainState`."""
+    """Hooks into :func:`fit`. Override any of these; each receives the :class:`TrainState`.
+
+    ``on_fit_end`` runs however training ends, also when it fails.
+    """
 
     def on_fit_start(self, state: TrainState) -> None: ...
 
@@ -133,7 +148,7 @@ class Callback:
 
 
 class KLWarmup(Callback):
-    """Anneal the KL weight ``model.beta`` linearly from 0 to 1 over the first ``fraction`` of training.
+    """Anneal the KL weight ``beta`` of an :class:`~vaebook.losses.ELBOLoss` from 0 to 1 over the first ``fraction`` of training.
 
     Early on, a full KL term pushes every posterior onto the prior before the decoder has learned to
     use ``z``; warming it up keeps more latent units active (Bowman et al., 2016; Sønderby et al., 2016).
@@ -141,35 +156,82 @@ class KLWarmup(Callback):
     """
 
     def __init__(self, fraction: float = 0.2):
-        if not 0 < fraction <= 1:
-            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-        self.fraction = fraction
+        self.fraction = check_number("fraction", fraction, min=0.0, min_open=True, max=1.0)
 
     def on_fit_start(self, state: TrainState) -> None:
-        state.model.beta = 0.0
+        if not isinstance(state.loss, ELBOLoss):
+            raise TypeError(f"KLWarmup: expected fit's loss to be a vaebook.ELBOLoss (it anneals its beta), got {describe(state.loss)}")
+        state.loss.beta = 0.0
 
     def on_step_end(self, state: TrainState) -> None:
-        state.model.beta = min(1.0, state.progress / self.fraction)
+        assert isinstance(state.loss, ELBOLoss)  # checked at the start
+        state.loss.beta = min(1.0, state.progress / self.fraction)
 
     def on_fit_end(self, state: TrainState) -> None:
-        state.model.beta = 1.0
+        if isinstance(state.loss, ELBOLoss):
+            state.loss.beta = 1.0
+
+
+class TimeBudget(Callback):
+    """Stop after ``max_seconds`` of wall-clock time; the learning-rate schedule then follows time."""
+
+    def __init__(self, max_seconds: float):
+        self.max_seconds = check_positive("max_seconds", max_seconds)
+        self.t0 = 0.0
+
+    def on_fit_start(self, state: TrainState) -> None:
+        self.t0 = time.perf_counter()
+
+    def on_step_end(self, state: TrainState) -> None:
+        used = (time.perf_counter() - self.t0) / self.max_seconds
+        state.progress = min(1.0, max(state.progress, used))
+        state.stop = state.stop or used >= 1.0
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over the steps (a widget in notebooks, text elsewhere), with the last epoch's metrics."""
+
+    def __init__(self):
+        self.bar = None
+
+    def on_fit_start(self, state: TrainState) -> None:
+        from tqdm.auto import tqdm
+
+        ensure_widget_support()  # tqdm.auto draws an ipywidgets bar in a notebook
+        self.bar = tqdm(total=state.total_steps, unit="step", leave=False, mininterval=0.5)
+
+    def on_step_end(self, state: TrainState) -> None:
+        self.bar.update(1)
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        self.bar.set_postfix({k: f"{v:.4g}" for k, v in list(state.metrics.items())[:3]}, refresh=False)
+
+    def on_fit_end(self, state: TrainState) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _as_pair(data, name: str) -> tuple[Tensor, Tensor | None]:
-    """Accept ImageData, a tensor of inputs, or an (inputs, targets) pair."""
+    """Accept ImageData, a tensor of inputs, or an (inputs, targets) pair; check them at the door."""
     if isinstance(data, ImageData):
-        return data.x, None
-    if isinstance(data, Tensor):
-        return data, None
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, Tensor) for t in data):
+        x, t = data.x, None
+    elif isinstance(data, Tensor):
+        x, t = data, None
+    elif isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(v, Tensor) for v in data):
         x, t = data
         if x.shape[0] != t.shape[0]:
-            raise ValueError(f"{name}: inputs and targets differ in length ({x.shape[0]} vs {t.shape[0]})")
-        return x, t
-    raise TypeError(
-        f"{name} must be an ImageData, a tensor of examples, or an (inputs, targets) pair of tensors; "
-        f"got {type(data).__name__}"
-    )
+            raise ValueError(f"{name}: expected as many targets as inputs, got {x.shape[0]} inputs and {t.shape[0]} targets")
+    else:
+        raise TypeError(f"{name}: expected an ImageData, a tensor of examples, or an (inputs, targets) pair of tensors; got {describe(data)}")
+    check_float_tensor(f"{name} (inputs)", x)
+    if x.dim() < 2 or x.shape[0] == 0:
+        raise ValueError(f"{name}: expected a non-empty batch of examples, got shape {tuple(x.shape)}")
+    check_finite(f"{name} (inputs)", x)
+    if t is not None and t.is_floating_point():
+        check_finite(f"{name} (targets)", t)
+    elif t is not None and (t.dtype == torch.bool or not t.dtype.is_signed and t.dtype != torch.uint8):
+        raise TypeError(f"{name} (targets): expected float targets or int64 class labels, got dtype {t.dtype}")
+    return x, t
 
 
 SCHEDULES = ("constant", "cosine", "linear", "wsd")
@@ -184,6 +246,8 @@ def _adam(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optim
     (``benchmarks/train_speed.py``).
     """
     params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(f"model: expected parameters to train, but this {type(model).__name__} has none that require gradients")
     try:
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
     except (RuntimeError, TypeError, ValueError):  # an older PyTorch, or no fused kernel for this device
@@ -204,16 +268,6 @@ def _lr_factor(schedule: str, progress: float, warmup: float) -> float:
     return max(0.0, 1.0 - p)  # linear
 
 
-def _progress_bar(total: int, enabled: bool | None):
-    if enabled is None:
-        enabled = os.environ.get("VAEBOOK_PROGRESS", "1") != "0"
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="step", leave=False, mininterval=0.5)
-
-
 def _batch(
     x: Tensor,
     target: Tensor | None,
@@ -228,6 +282,27 @@ def _batch(
     if binarize:
         xb = _binarize(xb, generator)
     return (corrupt(xb, generator) if corrupt is not None else xb), xb
+
+
+def _check_weights(model: nn.Module, where: str) -> None:
+    """Stop a run whose weights have diverged, although its loss may still be finite."""
+    for name, p in model.named_parameters():
+        top = p.detach().abs().max()
+        if not bool(top <= WEIGHT_LIMIT):  # also catches NaN
+            raise FloatingPointError(
+                f"training diverged {where}: the largest |weight| of {name} is {top.item():.3g} "
+                f"(limit {WEIGHT_LIMIT:g}); try a lower learning rate"
+            )
+
+
+def _check_callbacks(callbacks) -> list[Callback]:
+    out = list(callbacks) if isinstance(callbacks, (list, tuple)) else None
+    if out is None:
+        raise TypeError(f"callbacks: expected a list of vaebook.Callback objects, got {describe(callbacks)}")
+    for i, cb in enumerate(out):
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks[{i}]: expected a vaebook.Callback (subclass it and override its hooks), got {describe(cb)}")
+    return out
 
 
 @torch.no_grad()
@@ -246,8 +321,12 @@ def evaluate(
     Binarization and corruption use a generator seeded with ``seed``, so the same data give the same
     numbers at every epoch.
     """
-    loss_fn = loss or training_loss
+    batch_size = check_int("batch_size", batch_size, min=1)
+    seed = check_int("seed", seed)
+    loss_fn = check_callable("loss", loss, "a loss function") if loss is not None else default_loss(model)
     x, target = _as_pair(data, "data")
+    if binarize:
+        check_range("data (binarize=True needs grey levels)", x, 0.0, 1.0)
     device = next(model.parameters()).device
     g = torch.Generator(device=device).manual_seed(seed)
     was_training = model.training
@@ -262,12 +341,43 @@ def evaluate(
         for start in range(0, n, batch_size):
             idx = torch.arange(start, min(n, start + batch_size))
             xb, tb = _batch(x, target, idx, binarize, corrupt, g)
-            out = loss_fn(model, xb.to(device), tb.to(device))
+            out = check_loss_output(loss_fn(model, xb.to(device), tb.to(device)))
             w = len(idx)
             for k, v in {"loss": out.loss, **out.metrics}.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * w
     model.train(was_training)
     return {k: v / n for k, v in sums.items()}
+
+
+def _length(epochs, steps, max_seconds) -> tuple[int | None, int | None, float | None]:
+    if epochs is not None and steps is not None:
+        raise ValueError(f"epochs, steps: expected one of them, not both, got epochs={epochs!r} and steps={steps!r}")
+    steps = check_int("steps", steps, min=1) if steps is not None else None
+    epochs = check_int("epochs", epochs, min=1) if epochs is not None else None
+    max_seconds = check_positive("max_seconds", max_seconds) if max_seconds is not None else None
+    if epochs is None and steps is None and max_seconds is None:
+        epochs = 10
+    return epochs, steps, max_seconds
+
+
+def _training_data(data, binarize: bool, corrupt) -> tuple[Tensor, Tensor | None]:
+    x, target = _as_pair(data, "data")
+    if target is not None and (binarize or corrupt is not None):
+        raise ValueError("binarize, corrupt: these make pairs from plain data; pass either (inputs, targets) pairs or them")
+    if binarize:
+        check_range("data (binarize=True needs grey levels)", x, 0.0, 1.0)
+    if corrupt is not None:
+        check_callable("corrupt", corrupt, "a function corrupt(x, generator) -> x_in")
+    return x, target
+
+
+def _with_builtin_callbacks(callbacks: list[Callback], progress: bool | None, max_seconds: float | None) -> list[Callback]:
+    """The caller's callbacks, with the time budget first and the progress bar last where they apply."""
+    if progress if progress is not None else os.environ.get("VAEBOOK_PROGRESS", "1") != "0":
+        callbacks.append(ProgressBar())
+    if max_seconds is not None:
+        callbacks.insert(0, TimeBudget(max_seconds))
+    return callbacks
 
 
 def fit(
@@ -276,6 +386,7 @@ def fit(
     *,
     epochs: int | None = None,
     steps: int | None = None,
+    max_seconds: float | None = None,
     lr: float = 1e-3,
     batch_size: int = 128,
     test_data=None,
@@ -285,7 +396,6 @@ def fit(
     schedule: str = "constant",
     warmup: float = 0.0,
     weight_decay: float = 0.0,
-    max_seconds: float | None = None,
     callbacks: Iterable[Callback] = (),
     device: torch.device | str | None = None,
     seed: int | None = 0,
@@ -294,103 +404,74 @@ def fit(
     """Train ``model`` with Adam on in-memory batches; return the per-epoch :class:`History`.
 
     - ``data``: an :class:`~vaebook.ImageData`, a tensor (the targets are the inputs), or an
-      ``(inputs, targets)`` pair, e.g. precomputed (noisy, clean) images.
-    - ``epochs`` (default 10) passes over the data, or ``steps``: exactly that many batches, the
-      last pass cut short where it ends, so that a run is as long on a data set of any size.
+      ``(inputs, targets)`` pair, e.g. precomputed (noisy, clean) images. Checked once, at the door,
+      for NaN and infinity (and for values in [0, 1] where ``binarize`` needs them).
+    - Length: ``epochs`` passes over the data (default 10); or ``steps``, exactly that many batches,
+      the last pass cut short where it ends; or ``max_seconds`` of wall-clock time (then the schedule
+      follows time; with ``epochs`` or ``steps`` too, whichever ends first).
     - ``binarize=True``: dynamic binarization, a fresh Bernoulli draw of every batch.
     - ``corrupt(x, generator) -> x_in``: a fresh corruption of every batch (denoising and
       super-resolution pairs): the model sees ``x_in`` and is scored against the clean ``x``.
     - ``loss(model, x, target) -> LossOutput``: the objective; default
-      :func:`vaebook.objectives.training_loss`.
+      :func:`vaebook.losses.default_loss` for the model (e.g. an :class:`~vaebook.losses.ELBOLoss` for a VAE).
     - ``schedule``: the learning rate: ``"constant"``; ``"cosine"`` or ``"linear"`` decay to 0; or
       ``"wsd"`` (warm-up, stable, decay): constant, then a linear decay to 0 over the last 30%,
       which suits short budgets (the VAE recipe uses it). ``warmup`` is a linear ramp over that
       fraction of training first.
-    - ``max_seconds``: stop when the wall-clock budget is spent (then the schedule follows time).
     - ``test_data``: evaluated after each epoch (fixed binarization/corruption seed).
+    - ``callbacks``: :class:`Callback` objects; ``progress`` adds a :class:`ProgressBar` (``None``: on
+      unless ``$VAEBOOK_PROGRESS=0``), ``max_seconds`` a :class:`TimeBudget`.
     - ``seed``: seeds everything first, so a run on the CPU repeats bit for bit. ``None`` does not seed.
     - ``device``: where to train, default :func:`default_device` (a GPU when there is one). The
-      model is moved back to the device it came from when training ends, so the chapters' code
-      that follows runs on CPU tensors everywhere.
-    - ``progress``: a tqdm bar (``None``: on unless ``$VAEBOOK_PROGRESS=0``).
+      model goes back to the device it came from when training ends.
 
-    A non-finite loss stops training with a ``FloatingPointError`` that names the epoch and step.
+    A non-finite loss stops training with a ``FloatingPointError`` that names the epoch and step, and
+    so do weights that diverge (checked every 100 steps and after every epoch).
     """
-    if epochs is not None and steps is not None:
-        raise ValueError(f"give epochs or steps, not both (got epochs={epochs!r}, steps={steps!r})")
-    if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
-    epochs = 10 if epochs is None and steps is None else epochs
-    if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1):
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    if not 0 <= warmup < 1:
-        raise ValueError(f"warmup must be a fraction in [0, 1), got {warmup!r}")
-    if max_seconds is not None and max_seconds <= 0:
-        raise ValueError(f"max_seconds must be positive, got {max_seconds!r}")
-    x, target = _as_pair(data, "data")
-    if target is not None and (binarize or corrupt is not None):
-        raise ValueError("binarize and corrupt apply to plain data; pass either (inputs, targets) pairs or them")
-    if x.shape[0] == 0:
-        raise ValueError("data is empty")
-    loss_fn = loss or training_loss
-    callbacks = list(callbacks)
+    epochs, steps, max_seconds = _length(epochs, steps, max_seconds)
+    batch_size, lr = check_int("batch_size", batch_size, min=1), check_positive("lr", lr)
+    check_choice("schedule", schedule, SCHEDULES)
+    warmup = check_number("warmup", warmup, min=0.0, max=0.99)
+    weight_decay = check_number("weight_decay", weight_decay, min=0.0)
+    x, target = _training_data(data, binarize, corrupt)
+    loss_fn = check_callable("loss", loss, "a loss function loss(model, x, target)") if loss is not None else default_loss(model)
+    callbacks = _with_builtin_callbacks(_check_callbacks(callbacks), progress, max_seconds)
     if seed is not None:
         seed_everything(seed)
 
     device = torch.device(device) if device is not None else default_device()
     home = next(model.parameters()).device  # where the caller keeps the model; it goes back there
-    model.to(device)
-    model.train()
-    x = x.to(device)
-    target = target.to(device) if target is not None else None
+    model.to(device).train()
+    x, target = x.to(device), (target.to(device) if target is not None else None)
     g = torch.Generator(device=device).manual_seed(seed if seed is not None else torch.seed() % 2**63)
     opt = _adam(model, lr, weight_decay)
-
     n = x.shape[0]
     bs = min(batch_size, n)
     steps_per_epoch = n // bs  # the last partial batch is dropped: every step sees bs examples
-    if steps is not None:
-        total_steps = steps
-        epochs = -(-steps // steps_per_epoch)  # the last one may be cut short
-    else:
-        total_steps = epochs * steps_per_epoch
+    total = steps if steps is not None else (epochs * steps_per_epoch if epochs is not None else None)
+    n_epochs = -(-total // steps_per_epoch) if total is not None else math.inf  # the last one may be cut short
     history = History()
-    state = TrainState(model, opt, history, total_steps=total_steps)
-    factor = _lr_factor(schedule, 0.0, warmup)
-    for cb in callbacks:
-        cb.on_fit_start(state)
-    bar = _progress_bar(total_steps, progress)
+    state = TrainState(model, opt, loss_fn, history, total_steps=total)
     t0 = time.perf_counter()
-    out_of_time = False
     try:
-        for epoch in range(1, epochs + 1):
-            state.epoch = epoch
-            sums: dict[str, Tensor] = {}
+        for cb in callbacks:
+            cb.on_fit_start(state)
+        while state.epoch < n_epochs and not state.stop:
+            state.epoch += 1
+            sums: dict[str, Tensor | float] = {}
             perm = torch.randperm(n, generator=g, device=device)
-            steps_this_epoch = 0
-            for i in range(min(steps_per_epoch, total_steps - state.step)):
-                if max_seconds is not None:
-                    elapsed = time.perf_counter() - t0
-                    state.progress = max(state.step / total_steps, elapsed / max_seconds)
-                    if elapsed >= max_seconds:
-                        out_of_time = True
-                        break
+            first_step = state.step
+            for i in range(steps_per_epoch if total is None else min(steps_per_epoch, total - state.step)):
                 factor = _lr_factor(schedule, state.progress, warmup)
                 for group in opt.param_groups:
                     group["lr"] = lr * factor
-                # the first batch is checked in full; after that, skip the value scans (same data path)
-                with stats.value_checks(state.step == 0):
+                # the data were scanned at the door; the first batch also checks the loss's own inputs
+                with value_checks(state.step == 0):
                     xb, tb = _batch(x, target, perm[i * bs:(i + 1) * bs], binarize, corrupt, g)
-                    out = loss_fn(model, xb, tb)
+                    out = check_loss_output(loss_fn(model, xb, tb))
                 if not torch.isfinite(out.loss):
                     raise FloatingPointError(
-                        f"the loss became {out.loss.item()} at epoch {epoch}, step {i + 1} "
+                        f"the loss became {out.loss.item()} at epoch {state.epoch}, step {i + 1} "
                         f"(step {state.step + 1} overall) with lr={lr * factor:.3g}; "
                         "try a lower learning rate, or check the data for NaN or infinite values"
                     )
@@ -398,44 +479,36 @@ def fit(
                 out.loss.backward()
                 opt.step()
                 state.step += 1
-                steps_this_epoch += 1
-                state.progress = state.step / total_steps
-                if max_seconds is not None:
-                    state.progress = max(state.progress, (time.perf_counter() - t0) / max_seconds)
+                if total is not None:
+                    state.progress = state.step / total
                 for k, v in {"loss": out.loss.detach(), **out.metrics}.items():
                     sums[k] = sums.get(k, 0.0) + v
+                if state.step % 100 == 0:
+                    _check_weights(model, f"by step {state.step}")
                 for cb in callbacks:
                     cb.on_step_end(state)
-                if bar is not None:
-                    bar.update(1)
                 if state.stop:
                     break
-            if steps_this_epoch:
-                history.epochs = epoch
-                history.lr.append(lr * factor)
-                for k, v in sums.items():
-                    history.train.setdefault(k, []).append(float(v) / steps_this_epoch)
-                history.steps = state.step
-                history.images = state.step * bs
-                if test_data is not None:
-                    for k, v in evaluate(model, test_data, binarize=binarize, corrupt=corrupt, loss=loss_fn).items():
-                        history.test.setdefault(k, []).append(v)
-                    model.train()
-                state.metrics = {k: v[-1] for k, v in history.train.items()}
-                if bar is not None:
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in list(state.metrics.items())[:3]}, refresh=False)
-                for cb in callbacks:
-                    cb.on_epoch_end(state)
-            if out_of_time or state.stop:
+            if state.step == first_step:
                 break
+            _check_weights(model, f"in epoch {state.epoch}")
+            history.epochs, history.steps, history.images = state.epoch, state.step, state.step * bs
+            history.lr.append(lr * factor)
+            for k, summed in sums.items():
+                history.train.setdefault(k, []).append(float(summed) / (state.step - first_step))
+            if test_data is not None:
+                for k, mean in evaluate(model, test_data, binarize=binarize, corrupt=corrupt, loss=loss_fn).items():
+                    history.test.setdefault(k, []).append(mean)
+                model.train()
+            state.metrics = {k: v[-1] for k, v in history.train.items()}
+            for cb in callbacks:
+                cb.on_epoch_end(state)
     finally:
-        if bar is not None:
-            bar.close()
         history.seconds = time.perf_counter() - t0
-    model.eval()
-    for cb in callbacks:
-        cb.on_fit_end(state)
-    model.to(home)
+        model.eval()
+        model.to(home)
+        for cb in callbacks:
+            cb.on_fit_end(state)
     return history
 
 
@@ -443,7 +516,7 @@ def train_vae(
     vae: VAE,
     data,
     *,
-    epochs: int | None = None,
+    steps: int | None = None,
     max_seconds: float | None = None,
     lr: float = 2e-3,
     batch_size: int = 128,
@@ -460,22 +533,24 @@ def train_vae(
 
     Each choice was measured on full MNIST against a plain recipe (ReLU, constant lr 1e-3) at the
     same 4,000 steps: ELU 98.1 -> 94.7 nats, then the decay tail and bias start -> 91.3 nats
-    (importance-sampled test NLL, k=200). Give ``epochs``, or ``max_seconds`` for a wall-clock
-    budget (the schedule then follows time). Other keywords go to :func:`fit`.
+    (importance-sampled test NLL, k=200). Give ``steps`` (batches), or ``max_seconds`` for a
+    wall-clock budget (the schedule then follows time), or both. Other keywords go to :func:`fit`.
     """
     if not isinstance(vae, VAE):
-        raise TypeError(f"train_vae trains a vaebook.VAE, got {type(vae).__name__}")
-    if epochs is None and max_seconds is None:
-        raise ValueError("give epochs, or max_seconds for a wall-clock budget")
+        raise TypeError(f"vae: expected a vaebook.VAE, got {describe(vae)}")
+    if steps is None and max_seconds is None:
+        raise ValueError("steps, max_seconds: expected a number of steps, or a wall-clock budget in seconds, or both; got neither")
+    if "epochs" in fit_kwargs:
+        raise TypeError("epochs: train_vae counts training in steps (batches) or seconds, not epochs; pass steps=")
     x, target = _as_pair(data, "data")
     if target is not None:
-        raise ValueError("a VAE learns to reproduce its input: pass images, not (inputs, targets) pairs")
+        raise ValueError("data: a VAE learns to reproduce its input; expected images, not (inputs, targets) pairs")
     if vae.config.arch == "mlp":
         vae.init_output_bias(x)
     return fit(
         vae,
         data,
-        epochs=epochs if epochs is not None else 10**6,
+        steps=steps,
         max_seconds=max_seconds,
         lr=lr,
         batch_size=batch_size,
@@ -485,71 +560,18 @@ def train_vae(
     )
 
 
-# --------------------------------------------------------------------------- checkpoints
-class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, corrupt, or does not match the model it claims to hold."""
+def train_2d_vae(data: ImageData, *, steps: int = 640, n: int = 12_000, seed: int = 0, **fit_kwargs) -> tuple[VAE, History]:
+    """The 2-D VAE of chapters 5 and 6: a 784-400-400-2 Bernoulli VAE, :func:`train_vae` for ``steps`` steps.
 
-
-def save(model: nn.Module, path: str | os.PathLike) -> Path:
-    """Save ``model`` (its class, config and weights) to ``path``, atomically.
-
-    The file is written beside ``path`` under a temporary name and renamed into place, so a crash
-    never leaves a half-written checkpoint. Load it with :func:`load`.
+    It trains on the first ``n`` images of ``data`` (all 4,000 of the offline digits), seeded, so
+    each chapter, run alone, trains the same model. A 2-D latent space is small enough for
+    quadrature (:func:`vaebook.grid_posterior`), which gives those chapters their exact answers.
     """
-    name = type(model).__name__
-    if name not in MODEL_CLASSES or not hasattr(model, "config"):
-        raise TypeError(f"save() stores vaebook models ({', '.join(sorted(MODEL_CLASSES))}), got {name}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
-        "class": name,
-        "config": model.config.to_dict(),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-    }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def load(path: str | os.PathLike, map_location: str | torch.device | None = "cpu") -> nn.Module:
-    """Rebuild a model saved by :func:`save`: its class from the file, its config, then its weights.
-
-    Reads with ``weights_only=True`` (no code in the file is run). A missing, corrupt or
-    mismatched file raises :class:`CheckpointError` saying what is wrong.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:
-        raise CheckpointError(f"{path} is not a readable vaebook checkpoint (corrupt or truncated?): {err}") from err
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a vaebook checkpoint (expected a dict with format={CHECKPOINT_FORMAT!r})")
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(
-            f"{path} has checkpoint version {payload.get('version')!r}; this vaebook reads version {CHECKPOINT_VERSION}"
-        )
-    try:
-        model = build_model(payload["class"], payload["config"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{path} holds a model that cannot be rebuilt: {err}") from err
-    try:
-        model.load_state_dict(payload["state_dict"], strict=True)
-    except (KeyError, RuntimeError) as err:
-        raise CheckpointError(
-            f"{path}: the weights do not match a {payload['class']} with config {payload['config']}: {err}"
-        ) from err
-    model.eval()
-    return model
+    if not isinstance(data, ImageData):
+        raise TypeError(f"data: expected an ImageData (vb.load_mnist), got {describe(data)}")
+    n = check_int("n", n, min=1)
+    seed = check_int("seed", seed)
+    seed_everything(seed)
+    vae = VAE(z_dim=2)  # 784-400-400-2 encoder, 2-400-400-784 decoder, Bernoulli likelihood
+    history = train_vae(vae, data[:n], steps=steps, seed=seed, **fit_kwargs)
+    return vae, history

@@ -20,42 +20,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .colab import ensure_widget_support
 from .data import add_gaussian_noise
 from .metrics import psnr
 from .models import VAE, Autoencoder
 from .plot import grid_image
 from .stats import interpolate
 
-__all__ = ["quiz", "latent_explorer", "latent_sliders", "denoise_explorer", "interpolation_explorer", "record", "Html"]
-
-GLUE_PREFIX = "application/papermill.record/"  # myst-nb's glue format, without importing myst-nb
-
-
-def record(name: str, value: float) -> None:
-    """Store a headline number in the notebook's outputs, for the book's Results page. Shows nothing.
-
-    The Results page pastes it with ``{glue:text}`book/CHAPTER::name:.2f```. The output uses myst-nb's
-    glue format (a display with ``scrapbook`` metadata and prefixed mime types, which frontends
-    do not render), so chapters need no myst-nb import and run unchanged in Colab.
-    """
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"record() needs a name made of letters, digits and underscores, got {name!r}")
-    if isinstance(value, Tensor):
-        value = value.item()
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"record() stores numbers, got {type(value).__name__}")
-    try:
-        from IPython import get_ipython
-        from IPython.core.formatters import format_display_data
-        from IPython.display import display
-    except ImportError:
-        return
-    if get_ipython() is None:
-        return
-    bundle, metadata = format_display_data(value)
-    metadata["scrapbook"] = {"name": name, "mime_prefix": GLUE_PREFIX}
-    display({GLUE_PREFIX + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
-
+__all__ = ["quiz", "latent_explorer", "latent_sliders", "denoise_explorer", "interpolation_explorer", "Html"]
 
 class Html:
     """A piece of HTML that notebooks display as HTML (``_repr_html_``) and tests can read (``.html``)."""
@@ -146,7 +118,7 @@ def _mlp_decoder_layers(model: VAE) -> list[dict]:
     act = model.config.activation
     if act not in ("relu", "tanh", "elu", "linear"):
         raise ValueError(f"the in-browser decoder supports relu, tanh, elu and linear activations, not {act!r}")
-    linears = [m for m in model.decoder if isinstance(m, nn.Linear)]
+    linears = [m for m in model.decoder.modules() if isinstance(m, nn.Linear)]
     layers = []
     for i, lin in enumerate(linears):
         last = i == len(linears) - 1
@@ -192,27 +164,39 @@ def latent_explorer(
         if p.dim() != 2 or p.shape[1] != 2:
             raise ValueError(f"points must be 2-D codes of shape (n, 2), got {tuple(p.shape)}")
         lab = torch.as_tensor(labels).cpu() if labels is not None else torch.zeros(len(p), dtype=torch.long)
+        if lab.shape != p.shape[:1]:
+            raise ValueError(f"labels: expected one per point, shape ({len(p)},), got shape {tuple(lab.shape)}")
         keep = (p.abs() <= lim).all(dim=1)
-        pts = [[round(float(a), 3), round(float(b), 3), int(c)] for (a, b), c in zip(p[keep].tolist(), lab[keep].tolist())]
+        pts = [[round(float(a), 3), round(float(b), 3), int(c)] for (a, b), c in zip(p[keep].tolist(), lab[keep].tolist(), strict=True)]
     spec = {"layers": layers, "lim": lim, "side": model.config.image_shape[-1], "points": pts}
     g = torch.linspace(-lim, lim, n_fallback)
     z1, z2 = torch.meshgrid(g, g.flip(0), indexing="xy")
     grid = model.mean_image(torch.stack([z1.flatten(), z2.flatten()], -1))
     fallback = _png_b64(grid_image(grid, nrow=n_fallback, pad=0))
+    fallback_alt = (
+        f"A {n_fallback} × {n_fallback} grid of images decoded from codes evenly spaced over the latent plane, "
+        f"z₁ from −{lim:g} to {lim:g} left to right and z₂ from −{lim:g} to {lim:g} bottom to top. "
+        "It shows how the decoded image changes across the plane."
+    )
     xid = _new_id("vbx")
     text = (
         f"<style>{EXPLORER_CSS}</style>"
         f'<div class="vbx" id="{xid}">'
-        f'<div class="vbx-fallback"><img alt="decoded digits on a grid over the 2-D latent plane" '
+        f'<div class="vbx-fallback"><img alt="{html.escape(fallback_alt)}" '
         f'src="data:image/png;base64,{fallback}"><p class="vbx-caption">A grid of decodes over the latent plane. '
         f"With JavaScript on, this is an explorer you can drag.</p></div>"
         f'<div class="vbx-live">'
-        f'<div><canvas class="vbx-plane" width="260" height="260" tabindex="0" '
-        f'aria-label="latent plane: drag, or use the arrow keys, to move z"></canvas>'
-        f'<div class="vbx-readout" aria-live="polite"></div></div>'
-        f'<div><canvas class="vbx-digit" width="168" height="168" aria-label="the decoded digit"></canvas>'
+        # role="application": a screen reader passes the arrow keys to the plane instead of reading on
+        f'<div><canvas class="vbx-plane" width="260" height="260" tabindex="0" role="application" '
+        f'aria-label="latent plane: use the arrow keys to move z" aria-describedby="{xid}-status"></canvas>'
+        # the status line is a polite live region: each move is announced as what was decoded
+        f'<div class="vbx-readout" id="{xid}-status" role="status" aria-live="polite" aria-atomic="true"></div></div>'
+        f'<div><canvas class="vbx-digit" width="168" height="168" role="img" '
+        f'aria-label="the image decoded from z, described by the status line"></canvas>'
         f'<p class="vbx-caption">Drag over the plane (or focus it and use the arrow keys). '
-        f"Dots are encoded test digits, coloured by label; the image is E[x | z], decoded in your browser.</p></div>"
+        f"Dots are encoded test digits, coloured by label; the image is E[x | z], decoded in your browser. "
+        f"The line under the plane gives z, the image's ink (its mean grey level) and the labels of the "
+        f"test digits whose codes are nearest.</p></div>"
         f"</div>"
         f'<script type="application/json" class="vbx-spec">{json.dumps(spec)}</script>'
         f"</div>"
@@ -230,6 +214,8 @@ def _png_bytes(images: Tensor, nrow: int, scale: int = 4) -> bytes:
 def latent_sliders(model: VAE, lim: float = 3.0):
     """Two sliders over a 2-D latent ``z``; the decoded image ``E[x | z]`` updates live (needs a kernel)."""
     import ipywidgets as W
+
+    ensure_widget_support()
 
     if model.config.z_dim != 2:
         raise ValueError(f"latent_sliders needs a 2-D latent space, the model has z_dim={model.config.z_dim}")
@@ -252,6 +238,8 @@ def latent_sliders(model: VAE, lim: float = 3.0):
 def denoise_explorer(model: Autoencoder, clean: Tensor, sigmas: Sequence[float] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8), n: int = 6):
     """A noise-level slider: noisy input, the denoiser's output, and the clean image, with PSNRs (needs a kernel)."""
     import ipywidgets as W
+
+    ensure_widget_support()
 
     device = next(model.parameters()).device
     clean = clean[:n].to(device)
@@ -280,10 +268,12 @@ def interpolation_explorer(model: VAE, images: Tensor, labels: Tensor | None = N
     """Pick two digits and a method; see the decodes along the path between their codes (needs a kernel)."""
     import ipywidgets as W
 
+    ensure_widget_support()
+
     device = next(model.parameters()).device
     names = [f"#{i}" + (f" (a {int(labels[i])})" if labels is not None else "") for i in range(len(images))]
-    a = W.Dropdown(options=list(zip(names, range(len(images)))), value=0, description="from")
-    b = W.Dropdown(options=list(zip(names, range(len(images)))), value=min(1, len(images) - 1), description="to")
+    a = W.Dropdown(options=list(zip(names, range(len(images)), strict=True)), value=0, description="from")
+    b = W.Dropdown(options=list(zip(names, range(len(images)), strict=True)), value=min(1, len(images) - 1), description="to")
     method = W.ToggleButtons(options=["linear", "slerp"], value="linear", description="path")
     img = W.Image(format="png")
 

@@ -1,0 +1,164 @@
+"""Monte Carlo estimators on a model: its ELBO, its importance-sampled log-likelihood, and gradients.
+
+- :func:`model_elbo` and :func:`log_likelihood` run a :class:`~vaebook.models.LatentModel`'s encoder
+  and decoder and combine the results with the objectives of :mod:`vaebook.objectives`.
+- :func:`score_function_gradient` and :func:`reparameterized_gradient` estimate the gradient of
+  an expectation under a Gaussian ``q``, the two estimators that chapter 7 compares.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from . import stats
+from .guards import check_callable, check_choice, check_finite, check_float_tensor, check_int, describe
+from .models import LatentModel, as_latent_model
+from .objectives import ELBO, elbo, log_px_given_z
+
+__all__ = ["model_elbo", "log_likelihood", "score_function_gradient", "reparameterized_gradient"]
+
+def _as_data(model: LatentModel, x: Tensor, name: str = "x") -> Tensor:
+    """``x`` as ``(b, *model.data_shape)`` (flattened examples are reshaped), of the model's dtype."""
+    shape = tuple(model.data_shape)
+    params = list(model.parameters()) if isinstance(model, torch.nn.Module) else []
+    check_float_tensor(name, x, dtype=params[0].dtype if params else None)
+    if x.dim() >= 2 and x[0].numel() == math.prod(shape):
+        return x.reshape(x.shape[0], *shape)  # (b, ...) -> (b, *data_shape)
+    raise ValueError(f"{name}: expected examples of shape {shape} (or flattened) in a batch, got shape {tuple(x.shape)}")
+
+
+def model_elbo(model: LatentModel, x: Tensor, eps: Tensor | None = None, analytic_kl: bool = True) -> ELBO:
+    """:func:`elbo` of a model on a batch, with one reparameterized sample per example.
+
+    ``eps`` fixes the noise. ``analytic_kl=False`` uses the single-sample KL estimate, which makes the
+    result equal :func:`log_likelihood` with ``k=1`` and the same ``eps``.
+
+    Book: eq-elbo
+    """
+    as_latent_model("model", model)
+    x = _as_data(model, x)
+    mu, logvar = model.encode(x)
+    z = stats.reparameterize(mu, logvar, eps)
+    x_out = model.decode(z)
+    return elbo(x, x_out, mu, logvar, likelihood=model.likelihood, c=model.c, z=None if analytic_kl else z)
+
+
+@torch.no_grad()
+def log_likelihood(
+    model: LatentModel,
+    x: Tensor,
+    k: int = 1000,
+    *,
+    proposal: str = "posterior",
+    batch_size: int | None = None,
+    eps: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    r"""Importance-sampled estimate of :math:`\log p(x;\theta)` for each example, shape ``(b,)``.
+
+    .. math:: \log p(x) \approx \log \frac1k \sum_{i=1}^k \frac{p(x\mid z_i)\,p(z_i)}{q(z_i\mid x)},
+              \qquad z_i \sim q(z\mid x)
+
+    computed with :func:`vaebook.stats.log_mean_exp`, so it never forms the tiny weights themselves.
+    It is a lower bound in expectation that tightens as ``k`` grows (Burda et al., 2015); with
+    ``k=1`` it equals the single-sample ELBO (:func:`model_elbo` with ``analytic_kl=False``) for
+    the same ``eps``.
+
+    - ``proposal="prior"`` samples :math:`z_i\sim p(z)` instead: the naive Monte Carlo estimate of
+      :math:`\log \mathbb E_{p(z)}[p(x\mid z)]`, which needs far more samples.
+    - ``eps`` (shape ``(k, b, z_dim)``) fixes the noise; ``batch_size`` bounds memory by splitting ``k``.
+
+    Book: eq-importance-sampling
+    """
+    as_latent_model("model", model)
+    k = check_int("k (the number of importance samples)", k, min=1)
+    check_choice("proposal", proposal, ("posterior", "prior"))
+    chunk = k if batch_size is None else check_int("batch_size", batch_size, min=1)
+    x = check_finite("x", _as_data(model, x))
+    mu, logvar = model.encode(x)  # (b, z) each
+    if eps is not None:
+        check_float_tensor("eps", eps, dtype=mu.dtype)
+        if tuple(eps.shape) != (k, *mu.shape):
+            raise ValueError(f"eps: expected shape (k, b, z_dim) = {(k, *mu.shape)}, got shape {tuple(eps.shape)}")
+    if proposal == "prior":
+        mu, logvar = torch.zeros_like(mu), torch.zeros_like(logvar)
+    log_w = []
+    for start in range(0, k, chunk):
+        n = min(chunk, k - start)
+        e = eps[start:start + n] if eps is not None else torch.randn(
+            (n, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device
+        )  # (n, b, z)
+        z = stats.reparameterize(mu, logvar, e)  # (n, b, z)
+        lpx = log_px_given_z(x, model.decode(z), model.likelihood, model.c)  # (n, b)
+        lpz = stats.standard_normal_log_prob(z)  # (n, b)
+        lqz = stats.diag_gaussian_log_prob(z, mu, logvar)  # (n, b)
+        log_w.append(lpx + lpz - lqz)
+    return stats.log_mean_exp(torch.cat(log_w, dim=0), dim=0)  # (b,)
+
+
+# --------------------------------------------------------------------------- gradient estimators
+def _check_gradient_args(f, mu: Tensor, logvar: Tensor, eps: Tensor) -> None:
+    check_callable("f", f, "a function of z, (S, d) -> (S,)")
+    check_float_tensor("mu", mu, dims=1)
+    check_float_tensor("logvar", logvar, dims=1, dtype=mu.dtype)
+    check_float_tensor("eps", eps, dims=2, dtype=mu.dtype)
+    if logvar.shape != mu.shape or eps.shape[1:] != mu.shape:
+        raise ValueError(f"mu, logvar and eps: expected shapes (d,), (d,) and (S, d), got "
+                         f"{tuple(mu.shape)}, {tuple(logvar.shape)} and {tuple(eps.shape)}")
+
+
+def _values_of(f, z: Tensor) -> Tensor:
+    fz = f(z)
+    if not isinstance(fz, Tensor) or tuple(fz.shape) != (z.shape[0],):
+        got = f"shape {tuple(fz.shape)}" if isinstance(fz, Tensor) else describe(fz)
+        raise ValueError(f"f: expected one value per sample, shape ({z.shape[0]},), got {got}")
+    return fz
+
+
+def score_function_gradient(
+    f: Callable[[Tensor], Tensor], mu: Tensor, logvar: Tensor, eps: Tensor
+) -> tuple[Tensor, Tensor]:
+    r"""The score-function (REINFORCE) estimate of :math:`\nabla_{\mu,\log\sigma^2}\,\mathbb E_{q}[f(z)]`.
+
+    .. math:: \nabla_\phi \mathbb E_{q_\phi}[f(z)] = \mathbb E_{q_\phi}\big[f(z)\,\nabla_\phi \log q_\phi(z)\big]
+              \approx \frac1S \sum_{s} f(z_s)\,\nabla_\phi \log q_\phi(z_s)
+
+    ``mu``, ``logvar``: ``(d,)``; ``eps``: ``(S, d)`` standard normal draws, ``z_s = mu + sigma * eps_s``.
+    ``f`` maps ``(S, d)`` to ``(S,)``. It needs only values of ``f``, never its gradient. Returns the
+    gradient with respect to ``mu`` and to ``logvar``, each ``(d,)``.
+
+    Book: eq-score-function
+    """
+    _check_gradient_args(f, mu, logvar, eps)
+    mu = mu.detach().requires_grad_(True)
+    logvar = logvar.detach().requires_grad_(True)
+    z = (mu + torch.exp(0.5 * logvar) * eps).detach()  # samples carry no gradient here
+    fz = _values_of(f, z).detach()  # (S,)
+    log_q = stats.diag_gaussian_log_prob(z, mu, logvar)  # (S,)
+    surrogate = (fz * log_q).mean()
+    g_mu, g_logvar = torch.autograd.grad(surrogate, (mu, logvar))
+    return g_mu, g_logvar
+
+
+def reparameterized_gradient(
+    f: Callable[[Tensor], Tensor], mu: Tensor, logvar: Tensor, eps: Tensor
+) -> tuple[Tensor, Tensor]:
+    r"""The reparameterization estimate of :math:`\nabla_{\mu,\log\sigma^2}\,\mathbb E_{q}[f(z)]`.
+
+    .. math:: \nabla_\phi \mathbb E_{p(\epsilon)}[f(\mu + \sigma\odot\epsilon)]
+              \approx \frac1S \sum_s \nabla_\phi f(\mu + \sigma\odot\epsilon_s)
+
+    Same arguments as :func:`score_function_gradient`; ``f`` must be differentiable.
+
+    Book: eq-grad-phi
+    """
+    _check_gradient_args(f, mu, logvar, eps)
+    mu = mu.detach().requires_grad_(True)
+    logvar = logvar.detach().requires_grad_(True)
+    z = stats.reparameterize(mu.expand_as(eps), logvar.expand_as(eps), eps)  # (S, d)
+    g_mu, g_logvar = torch.autograd.grad(_values_of(f, z).mean(), (mu, logvar))
+    return g_mu, g_logvar

@@ -1,0 +1,124 @@
+"""Training losses: what :func:`vaebook.fit` minimises, one small object per kind of model.
+
+A loss is called as ``loss(model, x, target)`` on a batch and returns a :class:`LossOutput`: the
+scalar to minimise and the metrics to log. It runs the model and hands tensors to the objectives
+of :mod:`vaebook.objectives` (and the estimators of :mod:`vaebook.estimators`), which never see the
+model. A setting that changes the objective is a declared field of the loss, e.g. the KL weight
+``ELBOLoss.beta``, which :class:`vaebook.KLWarmup` anneals; nothing travels on the model.
+
+:func:`default_loss` picks the loss for each of the library's models; ``fit(loss=...)`` takes any
+callable of the same form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .estimators import model_elbo
+from .guards import check_number, describe
+from .models import VAE, Autoencoder, DigitClassifier, LatentModel, SuperResolver
+from .objectives import reconstruction_error
+
+__all__ = ["LossOutput", "ReconstructionLoss", "ELBOLoss", "CrossEntropyLoss", "default_loss", "check_loss_output"]
+
+
+class LossOutput(NamedTuple):
+    """A scalar loss to minimise, and per-batch metrics (detached scalar tensors) to log."""
+
+    loss: Tensor
+    metrics: dict[str, Tensor]
+
+
+@dataclass
+class ReconstructionLoss:
+    """The mean over the batch of :func:`~vaebook.objectives.reconstruction_error` against ``target``.
+
+    For autoencoders and super-resolvers; with denoising pairs the target is the clean image. The
+    logged ``mse`` is per pixel.
+
+    Book: eq-ae-objective
+    """
+
+    def __call__(self, model: nn.Module, x: Tensor, target: Tensor) -> LossOutput:
+        x_hat = model(x)
+        if target.numel() != x_hat.numel():
+            raise ValueError(f"target: expected {tuple(x_hat.shape)} like the model's output, got shape {tuple(target.shape)}")
+        err = reconstruction_error(target.reshape(x_hat.shape), x_hat)  # (b,)
+        return LossOutput(err.mean(), {"mse": err.mean().detach() / x_hat[0].numel()})
+
+
+@dataclass
+class ELBOLoss:
+    r"""``-(recon - beta * kl).mean()``: the negative ELBO, with the KL term weighted by ``beta``.
+
+    ``beta = 1`` is the ELBO itself; :class:`vaebook.KLWarmup` raises ``beta`` from 0 to 1 early in
+    training. The logged ``elbo`` is always the true ELBO (weight 1).
+
+    Book: eq-elbo
+    """
+
+    beta: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.beta = check_number("beta (the KL weight)", self.beta, min=0.0)
+
+    def __call__(self, model: LatentModel, x: Tensor, target: Tensor) -> LossOutput:
+        if target is not x and (target.shape != x.shape or not torch.equal(target, x)):
+            raise ValueError("target: a VAE is trained to reproduce its input; pass images without separate targets")
+        terms = model_elbo(model, x)
+        loss = -(terms.recon - self.beta * terms.kl).mean()
+        return LossOutput(
+            loss,
+            {"elbo": terms.elbo.mean().detach(), "recon": terms.recon.mean().detach(), "kl": terms.kl.mean().detach()},
+        )
+
+
+@dataclass
+class CrossEntropyLoss:
+    """Cross-entropy of a classifier's logits against integer labels, and its accuracy."""
+
+    def __call__(self, model: nn.Module, x: Tensor, target: Tensor) -> LossOutput:
+        logits = model(x)
+        n_classes = logits.shape[-1]
+        if target.dtype != torch.int64 or target.shape != logits.shape[:1]:
+            raise TypeError(f"target (class labels): expected int64 labels of shape ({logits.shape[0]},), "
+                            f"got {describe(target)}")
+        if target.numel() and (int(target.min()) < 0 or int(target.max()) >= n_classes):
+            raise ValueError(f"target (class labels): expected labels from 0 to {n_classes - 1}, "
+                             f"got labels from {int(target.min())} to {int(target.max())}")
+        loss = F.cross_entropy(logits, target)
+        acc = (logits.argmax(-1) == target).float().mean()
+        return LossOutput(loss, {"cross_entropy": loss.detach(), "accuracy": acc.detach()})
+
+
+_DEFAULTS: tuple[tuple[type, Callable[[], Callable[..., LossOutput]]], ...] = (
+    (Autoencoder, ReconstructionLoss),
+    (SuperResolver, ReconstructionLoss),
+    (VAE, ELBOLoss),
+    (DigitClassifier, CrossEntropyLoss),
+)
+
+
+def default_loss(model: nn.Module) -> Callable[..., LossOutput]:
+    """A new loss object for one of the library's models: reconstruction, negative ELBO, or cross-entropy."""
+    for cls, make in _DEFAULTS:
+        if isinstance(model, cls):
+            return make()
+    raise TypeError(
+        f"model: expected one of the library's models for a default loss, got a {type(model).__name__}; "
+        "pass loss=fn(model, x, target) -> LossOutput to fit"
+    )
+
+
+def check_loss_output(out, where: str = "loss") -> LossOutput:
+    """The value a loss returned, if it is a :class:`LossOutput` with a scalar loss; else a clear TypeError."""
+    if not isinstance(out, LossOutput):
+        raise TypeError(f"{where}: expected the loss function to return a vaebook.LossOutput(loss, metrics), got {describe(out)}")
+    if not isinstance(out.loss, Tensor) or out.loss.dim() != 0:
+        raise TypeError(f"{where}: expected LossOutput.loss to be a scalar tensor, got {describe(out.loss)}")
+    return out
