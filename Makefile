@@ -10,7 +10,7 @@ BUILD  := _build
 # Execution caches do not notice library changes: drop the cache when vaebook/ is newer than the stamp.
 LIBSTAMP := $(BUILD)/.vaebook-library-stamp
 
-.PHONY: all setup book test unit notebooks browser student student-check clean distclean bench
+.PHONY: all setup book test lint unit notebooks browser student student-check graders clean distclean bench
 
 all: book
 
@@ -31,9 +31,10 @@ book: $(STAMP)
 	VAEBOOK_PROGRESS=0 VAEBOOK_STRICT_CHECKS=1 $(VENV)/bin/jupyter-book build . --builder html --warningiserror --keep-going
 	@echo "Built $(BUILD)/html/index.html"
 
-## make test: unit tests, nbval over every chapter, the book build, student notebooks, browser tests
+## make test: lint, unit tests, every chapter in a Colab-like environment, the book, the graders, the browser
 test: $(STAMP)
 	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory lint && \
 	$(MAKE) --no-print-directory unit && \
 	$(MAKE) --no-print-directory notebooks && \
 	$(MAKE) --no-print-directory book && \
@@ -41,28 +42,51 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory browser && \
 	echo "make test: everything passed in $$(( $$(date +%s) - start )) s"
 
-unit: $(STAMP)
-	$(PY) -m pytest tests -m "not browser" -q
+# ruff (the rules chosen in pyproject.toml, and why) and mypy on the library: seconds, and it fails the build.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check vaebook tests scripts benchmarks
+	$(VENV)/bin/mypy
 
-# nbval runs every chapter alone, in a temporary directory, against vaebook installed from a wheel
-# (not this checkout): the way Colab meets it. See tests/colab_env.py.
+unit: $(STAMP)
+	$(PY) -m pytest tests -m "not browser and not colab" -q
+
+# Colab as it is: an environment pinned to Colab's published packages (tests/colab/constraints.txt;
+# Python 3.13 where the machine has it), where pip's dry run of the setup cell must change nothing,
+# the setup cell's install and failure message and the widgets are tested, and then every chapter
+# runs alone from its own first cell (nbval). Those runs are what the book build renders.
 notebooks: $(STAMP)
+	$(PY) -m tests.colab_env build
+	$(PY) -m pytest tests -m colab -q
 	$(PY) -m tests.colab_env nbval book --prime-cache $(BUILD)/.jupyter_cache
 
-browser: $(STAMP)
+# axe-core (npm, pinned by package-lock.json) for the browser tests' accessibility audit.
+NODE_STAMP := node_modules/.package-lock.json
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+browser: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests -m browser -q
 
 ## make student: student notebooks and the student HTML book in student/ (see book/instructors.md)
 student: $(STAMP)
-	$(PY) -m vaebook.assign book --out student --force
+	$(PY) -m vaebook.authoring.assign book --out student --force
 
-# Every student notebook, run as is (each alone, vaebook from a wheel), must reach its end with every
-# check reporting "not yet implemented"; those runs then render the student book (no solutions),
-# which the browser tests open too.
+# The instructors' page's grading commands, run as written there (tests/graders.py): nbgrader, with
+# its default configuration, autogrades every chapter's student notebook as released (score 0, every
+# check "not yet implemented", no other cell failing), and the solutions (full marks) and a planted
+# mistake (one point less) of the two shortest chapters; its runs of the student notebooks are what
+# the student book then shows (no solutions; the browser tests open it). otter-grader grades
+# chapter 7's stubs, solutions and planted mistake.
 student-check: $(STAMP)
-	$(PY) -m vaebook.assign book --out $(BUILD)/student --force --no-html
-	$(PY) -m tests.colab_env nbval $(BUILD)/student/book --student --prime-cache $(BUILD)/student/_build/.jupyter_cache
+	$(PY) -m tests.graders nbgrader --student-book $(BUILD)/student
 	VAEBOOK_PROGRESS=0 $(VENV)/bin/jupyter-book build $(BUILD)/student --builder html --warningiserror --keep-going
+	$(PY) -m tests.graders otter
+
+## make graders: every chapter's stubs, solutions and a planted mistake through nbgrader, and otter (see book/instructors.md)
+graders: $(STAMP)
+	$(PY) -m tests.graders nbgrader --all
+	$(PY) -m tests.graders otter
 
 bench: $(STAMP)
 	$(PY) benchmarks/train_speed.py
