@@ -15,6 +15,95 @@ def kl_right(mu, logvar):
     return 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(-1)
 
 
+class _BicubicThenConv(torch.nn.Module):
+    """Upsample by bicubic interpolation, then learn a residual on the large image."""
+
+    def __init__(self, channels=64, n_layers=4, scale=4):
+        super().__init__()
+        self.up = torch.nn.Upsample(scale_factor=scale, mode="bicubic", align_corners=False)
+        widths = [1] + [channels] * n_layers
+        body = []
+        for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
+            body += [torch.nn.Conv2d(c_in, c_out, 3, padding=1), torch.nn.ReLU()]
+        self.body = torch.nn.Sequential(*body, torch.nn.Conv2d(widths[-1], 1, 3, padding=1))
+
+    def forward(self, y):
+        big = self.up(y)
+        return big + self.body(big)
+
+
+def _mixture_sampler(codes, n_components, n, seed):
+    from sklearn.mixture import GaussianMixture
+
+    gm = GaussianMixture(n_components=n_components, covariance_type="full", random_state=seed)
+    return torch.tensor(gm.fit(codes.numpy()).sample(n)[0], dtype=torch.float32)
+
+
+def _ppca_m_step(x, m, S):
+    """The same M-step by centring: W from the centred second moments (with n S added), then b."""
+    n, d = x.shape
+    xc, mc = x - x.mean(0), m - m.mean(0)
+    W = torch.linalg.solve(mc.T @ mc + n * S, mc.T @ xc).T  # (d, k), S symmetric
+    b = x.mean(0) - W @ m.mean(0)
+    c = (((x - m @ W.T - b) ** 2).sum() + n * (W @ S * W).sum()) / (n * d)
+    return W, b, c.item()
+
+
+def _score_with_baseline(f, mu, logvar, eps, baseline):
+    """Closed-form scores of the Gaussian: d log q / d mu = (z - mu) / var, d / d logvar = ((z - mu)^2 / var - 1) / 2."""
+    var = logvar.exp()
+    z = mu + var.sqrt() * eps  # (S, d)
+    a = (f(z) - baseline).detach().unsqueeze(-1)  # (S, 1)
+    return (a * (z - mu) / var).mean(0), (a * 0.5 * ((z - mu) ** 2 / var - 1)).mean(0)
+
+
+def _vae_loss(model, x):
+    mu, logvar = model.encode(x)
+    std = (0.5 * logvar).exp()
+    z = mu + std * torch.randn(mu.shape)  # the global generator rather than randn_like: both are valid
+    p_x = torch.distributions.Bernoulli(logits=model.decode(z).flatten(1))
+    q, prior = torch.distributions.Normal(mu, std), torch.distributions.Normal(0.0, 1.0)
+    return (torch.distributions.kl_divergence(q, prior).sum(1) - p_x.log_prob(x.flatten(1)).sum(1)).mean()
+
+
+def _slerp(z0, z1, n):
+    u0, u1 = z0 / z0.norm(), z1 / z1.norm()
+    omega = torch.atan2((u0 - u1 * (u0 @ u1)).norm(), u0 @ u1)  # the angle, accurate near 0 as well
+    t = torch.linspace(0, 1, n).unsqueeze(1)
+    if omega < 1e-7:
+        return z0 + t * (z1 - z0)
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+
+def _mutual_information(mu, logvar, eps):
+    z = mu + (0.5 * logvar).exp() * eps  # (N, k)
+    q = torch.distributions.Normal(mu.unsqueeze(0), (0.5 * logvar).exp().unsqueeze(0))  # batch (1, N, k)
+    pairs = q.log_prob(z.unsqueeze(1)).sum(-1)  # (N, N): log q(z_n | x_m)
+    return (pairs.diagonal() - (pairs.logsumexp(1) - math.log(len(mu)))).mean()
+
+
+def _ddpm_step(x_t, eps_hat, ab_t, ab_prev, z):
+    alpha = ab_t / ab_prev
+    mean = (x_t - (1 - alpha) / math.sqrt(1 - ab_t) * eps_hat) / math.sqrt(alpha)
+    if z is None:
+        return mean
+    return mean + math.sqrt((1 - ab_prev) / (1 - ab_t) * (1 - alpha)) * z
+
+
+def _score_model(x, sigma, steps):
+    """Denoising score matching written the other way round: the target is -noise / sigma, the output scaled by 1 / sigma."""
+    net = torch.nn.Sequential(torch.nn.Linear(2, 64), torch.nn.Tanh(), torch.nn.Linear(64, 64), torch.nn.Tanh(), torch.nn.Linear(64, 2))
+    opt = torch.optim.Adam(net.parameters(), lr=5e-3)
+    for _ in range(steps):
+        clean = x[torch.randperm(len(x))[:128]]
+        noise = torch.randn(clean.shape)
+        loss = (net(clean + sigma * noise) + noise).pow(2).sum(1).mean()  # net ~ -noise, so net / sigma ~ the score
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return lambda x_noisy: net(x_noisy) / sigma
+
+
 RIGHT = {
     "class_means": lambda x, y: torch.stack([x[y == d].mean(0) for d in range(10)]),
     "reconstruction_error": lambda x, x_hat: ((x - x_hat) ** 2).flatten(1).sum(1),
@@ -32,6 +121,20 @@ RIGHT = {
     "gaussian_kl": kl_right,
     "importance_log_likelihood": lambda a, b, c: torch.logsumexp(a + b - c, 0) - math.log(a.shape[0]),
     "interpolate": lambda a, b, n: torch.stack([a + t * (b - a) for t in torch.linspace(0, 1, n)]),
+    "effective_sample_size": lambda log_w: log_w.logsumexp(0).mul(2).sub((2 * log_w).logsumexp(0)).exp(),
+    "importance_resample": lambda z, log_w, g: z.gather(0, torch.multinomial(log_w.T.softmax(1), 1, generator=g).T.unsqueeze(-1).expand(1, *z.shape[1:]))[0],
+    "bicubic_then_conv": lambda channels=64, n_layers=4, scale=4: _BicubicThenConv(channels, n_layers, scale),
+    "mixture_code_sampler": _mixture_sampler,
+    "ppca_m_step": _ppca_m_step,
+    "score_function_with_baseline": _score_with_baseline,
+    "vae_loss": _vae_loss,
+    "slerp": _slerp,
+    "free_bits_kl": lambda kl, lam: torch.maximum(kl.mean(0), torch.tensor(float(lam))).sum(),
+    "mutual_information": _mutual_information,
+    "q_sample": lambda x0, ab, eps: ab ** 0.5 * x0 + (1 - ab) ** 0.5 * eps,
+    "ddpm_step": _ddpm_step,
+    "train_score_model": _score_model,
+    "iwae_loss": lambda model, x, target, k=5: vb.LossOutput(-(vb.log_weights(model, x, k).logsumexp(0) - math.log(k)).mean(), {}),
 }
 
 

@@ -7,8 +7,9 @@ defined here. The modules build on each other in one direction, each importing o
 2. ``stats``: pure tensor math;
 3. ``data`` and ``models``; then ``checkpoints`` (save and load the models);
 4. ``objectives`` (the ELBO and friends, on tensors), ``estimators`` (on a model: its ELBO, importance
-   sampling, gradient estimators), ``exact`` (quadrature and EM, for small models), ``losses``
-   (what training minimises);
+   sampling, gradient estimators), ``exact`` (quadrature and EM, for small models), ``diagnostics``
+   (the aggregate posterior, the ELBO's decomposition, active units), ``losses`` (what training minimises), ``bounds``
+   (the importance-weighted bound, its training loss and its gradients' noise);
 5. ``train``: ``fit`` and its callbacks;
 6. ``metrics``, then ``baselines``; ``plot``, ``widgets`` and ``results`` (the Results page);
 7. ``checks``: the exercises' checks, on top of everything.
@@ -17,7 +18,8 @@ defined here. The modules build on each other in one direction, each importing o
 by the chapters.
 """
 
-from . import baselines, checks, plot, widgets
+from . import baselines, checks, diffusion, plot, priors, widgets
+from .bounds import BoundGradients, IWAELoss, bound_gradients, gradient_snr, iwae_bound, iwae_objective
 from .checkpoints import CheckpointError, build_model, load, save
 from .data import (
     NATURAL_IMAGE_NAMES,
@@ -34,9 +36,20 @@ from .data import (
     salt_and_pepper,
     upsample,
 )
-from .estimators import log_likelihood, model_elbo, reparameterized_gradient, score_function_gradient
+from .estimators import log_likelihood, log_weights, model_elbo, reparameterized_gradient, score_function_gradient
+from .diagnostics import (
+    AggregatePosterior,
+    ELBODecomposition,
+    active_units,
+    aggregate_posterior_grid,
+    elbo_decomposition,
+    kl_per_dimension,
+    log_aggregate_posterior,
+    mutual_information,
+    unit_activity,
+)
 from .exact import GridPosterior, best_diagonal_gaussian, grid_kl, grid_posterior, ppca_elbo, ppca_em_step
-from .losses import CrossEntropyLoss, ELBOLoss, LossOutput, ReconstructionLoss, default_loss
+from .losses import CrossEntropyLoss, ELBOLoss, LossOutput, ReconstructionLoss, default_loss, free_bits_kl
 from .metrics import RealismScore, classifier_features, digit_classifier, psnr, realism_score
 from .models import (
     VAE,
@@ -55,6 +68,7 @@ from .objectives import ELBO, elbo, log_px_given_z, reconstruction_error
 from .results import record
 from .stats import (
     bernoulli_log_prob,
+    continuous_bernoulli_log_prob,
     diag_gaussian_log_prob,
     gaussian_kl,
     gaussian_log_prob,
@@ -82,7 +96,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     # modules used as vb.<module>.<name>
-    "baselines", "checks", "plot", "widgets",
+    "baselines", "checks", "diffusion", "plot", "priors", "widgets",
+    # importance-weighted bounds
+    "BoundGradients", "IWAELoss", "bound_gradients", "gradient_snr", "iwae_bound", "iwae_objective",
     # checkpoints
     "CheckpointError", "build_model", "load", "save",
     # data
@@ -90,9 +106,12 @@ __all__ = [
     "default_data_root", "downsample", "extract_patches", "load_mnist", "mask_pixels", "natural_images",
     "salt_and_pepper", "upsample",
     # estimators, exact answers, losses
-    "log_likelihood", "model_elbo", "reparameterized_gradient", "score_function_gradient",
+    "log_likelihood", "log_weights", "model_elbo", "reparameterized_gradient", "score_function_gradient",
     "GridPosterior", "best_diagonal_gaussian", "grid_kl", "grid_posterior", "ppca_elbo", "ppca_em_step",
-    "CrossEntropyLoss", "ELBOLoss", "LossOutput", "ReconstructionLoss", "default_loss",
+    "CrossEntropyLoss", "ELBOLoss", "LossOutput", "ReconstructionLoss", "default_loss", "free_bits_kl",
+    # diagnostics: the aggregate posterior, the ELBO's decomposition, active units
+    "AggregatePosterior", "ELBODecomposition", "active_units", "aggregate_posterior_grid", "elbo_decomposition",
+    "kl_per_dimension", "log_aggregate_posterior", "mutual_information", "unit_activity",
     # metrics
     "RealismScore", "classifier_features", "digit_classifier", "psnr", "realism_score",
     # models
@@ -101,7 +120,7 @@ __all__ = [
     # objectives, results
     "ELBO", "elbo", "log_px_given_z", "reconstruction_error", "record",
     # stats
-    "bernoulli_log_prob", "diag_gaussian_log_prob", "gaussian_kl", "gaussian_log_prob", "interpolate",
+    "bernoulli_log_prob", "continuous_bernoulli_log_prob", "diag_gaussian_log_prob", "gaussian_kl", "gaussian_log_prob", "interpolate",
     "log_mean_exp", "reparameterize", "standard_normal_log_prob",
     # training
     "Callback", "History", "KLWarmup", "ProgressBar", "TimeBudget", "TrainState", "default_device",

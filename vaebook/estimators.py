@@ -19,7 +19,7 @@ from .guards import check_callable, check_choice, check_finite, check_float_tens
 from .models import LatentModel, as_latent_model
 from .objectives import ELBO, elbo, log_px_given_z
 
-__all__ = ["model_elbo", "log_likelihood", "score_function_gradient", "reparameterized_gradient"]
+__all__ = ["model_elbo", "log_weights", "log_likelihood", "score_function_gradient", "reparameterized_gradient"]
 
 def _as_data(model: LatentModel, x: Tensor, name: str = "x") -> Tensor:
     """``x`` as ``(b, *model.data_shape)`` (flattened examples are reshaped), of the model's dtype."""
@@ -32,10 +32,12 @@ def _as_data(model: LatentModel, x: Tensor, name: str = "x") -> Tensor:
 
 
 def model_elbo(model: LatentModel, x: Tensor, eps: Tensor | None = None, analytic_kl: bool = True) -> ELBO:
-    """:func:`elbo` of a model on a batch, with one reparameterized sample per example.
+    r""":func:`elbo` of a model on a batch, with one reparameterized sample per example.
 
-    ``eps`` fixes the noise. ``analytic_kl=False`` uses the single-sample KL estimate, which makes the
-    result equal :func:`log_likelihood` with ``k=1`` and the same ``eps``.
+    ``eps`` fixes the noise. The KL term is the closed form when the prior is :math:`\mathcal N(0, I)`
+    and ``analytic_kl`` is true; otherwise (``analytic_kl=False``, or a learned prior) it is the
+    single-sample estimate ``log q(z|x) - log p(z)``, which makes the result equal
+    :func:`log_likelihood` with ``k=1`` and the same ``eps``.
 
     Book: eq-elbo
     """
@@ -44,7 +46,57 @@ def model_elbo(model: LatentModel, x: Tensor, eps: Tensor | None = None, analyti
     mu, logvar = model.encode(x)
     z = stats.reparameterize(mu, logvar, eps)
     x_out = model.decode(z)
-    return elbo(x, x_out, mu, logvar, likelihood=model.likelihood, c=model.c, z=None if analytic_kl else z)
+    if analytic_kl and model.prior_is_standard:
+        return elbo(x, x_out, mu, logvar, likelihood=model.likelihood, c=model.c)
+    recon = log_px_given_z(x, x_out, model.likelihood, model.c)  # (b,)
+    kl = stats.diag_gaussian_log_prob(z, mu, logvar) - model.log_prior(z)  # (b,): log q(z|x) - log p(z)
+    return ELBO(recon - kl, recon, kl)
+
+
+def log_weights(
+    model: LatentModel,
+    x: Tensor,
+    k: int,
+    *,
+    proposal: str = "posterior",
+    eps: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    batch_size: int | None = None,
+) -> Tensor:
+    r"""The log importance weights of ``k`` samples per example, ``(k, b)``, with gradients.
+
+    .. math:: \log w_i = \log p(x\mid z_i) + \log p(z_i) - \log q(z_i\mid x), \qquad z_i = \mu + \sigma\odot\epsilon_i
+
+    The building block of :func:`log_likelihood` (their log-mean-exp) and of the importance-weighted
+    bound. ``proposal="prior"`` draws :math:`z_i \sim \mathcal N(0, I)` instead of :math:`q`.
+    ``eps`` (shape ``(k, b, z_dim)``) fixes the noise; ``batch_size`` decodes that many samples at a time.
+
+    Book: eq-importance-sampling
+    """
+    as_latent_model("model", model)
+    k = check_int("k (the number of importance samples)", k, min=1)
+    check_choice("proposal", proposal, ("posterior", "prior"))
+    chunk = k if batch_size is None else check_int("batch_size", batch_size, min=1)
+    x = _as_data(model, x)
+    mu, logvar = model.encode(x)  # (b, z) each
+    if eps is not None:
+        check_float_tensor("eps", eps, dtype=mu.dtype)
+        if tuple(eps.shape) != (k, *mu.shape):
+            raise ValueError(f"eps: expected shape (k, b, z_dim) = {(k, *mu.shape)}, got shape {tuple(eps.shape)}")
+    if proposal == "prior":
+        mu, logvar = torch.zeros_like(mu), torch.zeros_like(logvar)
+    parts = []
+    for start in range(0, k, chunk):
+        n = min(chunk, k - start)
+        e = eps[start:start + n] if eps is not None else torch.randn(
+            (n, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device
+        )  # (n, b, z)
+        z = stats.reparameterize(mu, logvar, e)  # (n, b, z)
+        lpx = log_px_given_z(x, model.decode(z), model.likelihood, model.c)  # (n, b)
+        lpz = model.log_prior(z)  # (n, b)
+        lqz = stats.diag_gaussian_log_prob(z, mu, logvar)  # (n, b)
+        parts.append(lpx + lpz - lqz)
+    return torch.cat(parts, dim=0)  # (k, b)
 
 
 @torch.no_grad()
@@ -63,10 +115,10 @@ def log_likelihood(
     .. math:: \log p(x) \approx \log \frac1k \sum_{i=1}^k \frac{p(x\mid z_i)\,p(z_i)}{q(z_i\mid x)},
               \qquad z_i \sim q(z\mid x)
 
-    computed with :func:`vaebook.stats.log_mean_exp`, so it never forms the tiny weights themselves.
-    It is a lower bound in expectation that tightens as ``k`` grows (Burda et al., 2015); with
-    ``k=1`` it equals the single-sample ELBO (:func:`model_elbo` with ``analytic_kl=False``) for
-    the same ``eps``.
+    computed with :func:`vaebook.stats.log_mean_exp` of :func:`log_weights`, so it never forms the
+    tiny weights themselves. It is a lower bound in expectation that tightens as ``k`` grows (Burda
+    et al., 2015); with ``k=1`` it equals the single-sample ELBO (:func:`model_elbo` with
+    ``analytic_kl=False``) for the same ``eps``.
 
     - ``proposal="prior"`` samples :math:`z_i\sim p(z)` instead: the naive Monte Carlo estimate of
       :math:`\log \mathbb E_{p(z)}[p(x\mid z)]`, which needs far more samples.
@@ -75,29 +127,9 @@ def log_likelihood(
     Book: eq-importance-sampling
     """
     as_latent_model("model", model)
-    k = check_int("k (the number of importance samples)", k, min=1)
-    check_choice("proposal", proposal, ("posterior", "prior"))
-    chunk = k if batch_size is None else check_int("batch_size", batch_size, min=1)
-    x = check_finite("x", _as_data(model, x))
-    mu, logvar = model.encode(x)  # (b, z) each
-    if eps is not None:
-        check_float_tensor("eps", eps, dtype=mu.dtype)
-        if tuple(eps.shape) != (k, *mu.shape):
-            raise ValueError(f"eps: expected shape (k, b, z_dim) = {(k, *mu.shape)}, got shape {tuple(eps.shape)}")
-    if proposal == "prior":
-        mu, logvar = torch.zeros_like(mu), torch.zeros_like(logvar)
-    log_w = []
-    for start in range(0, k, chunk):
-        n = min(chunk, k - start)
-        e = eps[start:start + n] if eps is not None else torch.randn(
-            (n, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device
-        )  # (n, b, z)
-        z = stats.reparameterize(mu, logvar, e)  # (n, b, z)
-        lpx = log_px_given_z(x, model.decode(z), model.likelihood, model.c)  # (n, b)
-        lpz = stats.standard_normal_log_prob(z)  # (n, b)
-        lqz = stats.diag_gaussian_log_prob(z, mu, logvar)  # (n, b)
-        log_w.append(lpx + lpz - lqz)
-    return stats.log_mean_exp(torch.cat(log_w, dim=0), dim=0)  # (b,)
+    check_finite("x", _as_data(model, x))
+    lw = log_weights(model, x, k, proposal=proposal, eps=eps, generator=generator, batch_size=batch_size)
+    return stats.log_mean_exp(lw, dim=0)  # (b,)
 
 
 # --------------------------------------------------------------------------- gradient estimators

@@ -34,18 +34,22 @@ class GridPosterior(NamedTuple):
     z2: Tensor  # (n,) grid coordinates along z_2
 
 
-def _log_px_given_z_all_pairs(x: Tensor, x_out: Tensor, likelihood: str, c: float) -> Tensor:
+def _log_px_given_z_all_pairs(x: Tensor, x_out: Tensor, likelihood: str, c: float | Tensor) -> Tensor:
     """``log p(x_i | z_g)`` for every decoded grid point ``g`` (``x_out``: ``(m, ...)``) and example ``i``: ``(m, b)``.
 
     The Bernoulli term is linear in ``x``, so all pairs come from one matrix product instead of an
     ``(m, b, D)`` tensor; the Gaussian one is computed pair by pair (expanding the square would lose
     precision), in chunks that bound memory.
     """
-    if likelihood == "bernoulli":
+    if likelihood in ("bernoulli", "continuous_bernoulli"):
         check_range("x (Bernoulli targets)", x, 0.0, 1.0)
         logits = x_out.flatten(1)  # (m, D)
         # sum_j x_j l_j - softplus(l_j)  (the stable form of stats.bernoulli_log_prob), for all pairs
-        return logits @ x.flatten(1).T - F.softplus(logits).sum(1, keepdim=True)  # (m, b)
+        out = logits @ x.flatten(1).T - F.softplus(logits).sum(1, keepdim=True)  # (m, b)
+        if likelihood == "continuous_bernoulli":  # + sum_j log C(l_j), which does not depend on x
+            zeros = torch.zeros_like(logits)
+            out = out + (stats.continuous_bernoulli_log_prob(zeros, logits) - stats.bernoulli_log_prob(zeros, logits)).unsqueeze(1)
+        return out
     step = max(1, 2**22 // (x.shape[0] * x[0].numel()))  # bounds the (m', b, D) tensor below
     parts = [
         log_px_given_z(x, out.unsqueeze(1).expand(-1, *x.shape), likelihood, c)  # (m', b)
@@ -84,7 +88,7 @@ def grid_posterior(model: LatentModel, x: Tensor, lim: float = 4.0, n: int = 161
     for zc in z.split(4096):
         x_out = model.decode(zc)  # (m, *data_shape): each grid point is decoded once, for all examples
         lpx = _log_px_given_z_all_pairs(x, x_out, model.likelihood, model.c)  # (m, b)
-        parts.append(lpx + stats.standard_normal_log_prob(zc).unsqueeze(1))  # (m, b)
+        parts.append(lpx + model.log_prior(zc).unsqueeze(1))  # (m, b)
     log_joint = torch.cat(parts, dim=0).T  # (b, n*n)
     log_px = torch.logsumexp(log_joint, dim=1) + 2 * math.log(delta)  # (b,)
     log_post = (log_joint - log_px.unsqueeze(1)).view(-1, n, n)  # (b, n, n)

@@ -4,7 +4,8 @@ A loss is called as ``loss(model, x, target)`` on a batch and returns a :class:`
 scalar to minimise and the metrics to log. It runs the model and hands tensors to the objectives
 of :mod:`vaebook.objectives` (and the estimators of :mod:`vaebook.estimators`), which never see the
 model. A setting that changes the objective is a declared field of the loss, e.g. the KL weight
-``ELBOLoss.beta``, which :class:`vaebook.KLWarmup` anneals; nothing travels on the model.
+``ELBOLoss.beta``, which :class:`vaebook.KLWarmup` anneals, or its free bits ``ELBOLoss.free_bits``;
+nothing travels on the model.
 
 :func:`default_loss` picks the loss for each of the library's models; ``fit(loss=...)`` takes any
 callable of the same form.
@@ -19,12 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .estimators import model_elbo
-from .guards import check_number, describe
+from . import stats
+from .diagnostics import kl_per_dimension
+from .estimators import _as_data, model_elbo
+from .guards import check_float_tensor, check_number, describe
 from .models import VAE, Autoencoder, DigitClassifier, LatentModel, SuperResolver
-from .objectives import reconstruction_error
+from .objectives import ELBO, log_px_given_z, reconstruction_error
 
-__all__ = ["LossOutput", "ReconstructionLoss", "ELBOLoss", "CrossEntropyLoss", "default_loss", "check_loss_output"]
+__all__ = ["LossOutput", "ReconstructionLoss", "ELBOLoss", "free_bits_kl", "CrossEntropyLoss", "default_loss", "check_loss_output"]
 
 
 class LossOutput(NamedTuple):
@@ -52,26 +55,67 @@ class ReconstructionLoss:
         return LossOutput(err.mean(), {"mse": err.mean().detach() / x_hat[0].numel()})
 
 
+def free_bits_kl(kl: Tensor, free_bits: float) -> Tensor:
+    r"""The KL term with free bits (Kingma et al., 2016): each coordinate's batch-average KL, floored at ``free_bits``, summed.
+
+    .. math:: \mathrm{KL}_\lambda = \sum_{j=1}^{z\_dim} \max\Big(\lambda,\; \frac1b \sum_{i=1}^b \mathrm{KL}_{ij}\Big)
+
+    ``kl``: ``(b, z_dim)``, the terms :math:`\mathrm{KL}_{ij} = \mathrm{KL}(q(z_j\mid x_i)\,\|\,p(z_j))` of
+    :func:`vaebook.kl_per_dimension`; ``free_bits``: :math:`\lambda \ge 0`, in nats per coordinate.
+    Below :math:`\lambda` a coordinate's KL costs nothing and gets no gradient, so the encoder may
+    spend up to :math:`\lambda` nats on it for free. The floor applies to the batch average, not to
+    each example. A scalar; with :math:`\lambda = 0` it is the batch average of the KL term.
+
+    Book: eq-free-bits
+    """
+    check_float_tensor("kl", kl, dims=2)
+    lam = check_number("free_bits (nats per latent coordinate)", free_bits, min=0.0)
+    return kl.mean(dim=0).clamp_min(lam).sum()  # (z_dim,) -> scalar
+
+
 @dataclass
 class ELBOLoss:
     r"""``-(recon - beta * kl).mean()``: the negative ELBO, with the KL term weighted by ``beta``.
 
-    ``beta = 1`` is the ELBO itself; :class:`vaebook.KLWarmup` raises ``beta`` from 0 to 1 early in
-    training. The logged ``elbo`` is always the true ELBO (weight 1).
+    - ``beta = 1`` is the ELBO itself; :class:`vaebook.KLWarmup` raises ``beta`` from 0 to 1 early in
+      training (KL annealing, Bowman et al., 2016).
+    - ``free_bits`` (:math:`\lambda`, nats per latent coordinate; 0 by default) replaces the KL term by
+      :func:`free_bits_kl`, each coordinate's batch-average KL floored at :math:`\lambda`
+      (Kingma et al., 2016), so that the optimiser gains nothing by pushing a coordinate's KL
+      below :math:`\lambda`. It needs the closed-form KL per coordinate, so the standard normal prior.
+
+    The logged ``elbo``, ``recon`` and ``kl`` are always the true ELBO and its terms (weight 1,
+    no free bits), whatever the loss minimises.
 
     Book: eq-elbo
     """
 
     beta: float = 1.0
+    free_bits: float = 0.0
 
     def __post_init__(self) -> None:
         self.beta = check_number("beta (the KL weight)", self.beta, min=0.0)
+        self.free_bits = check_number("free_bits (nats per latent coordinate)", self.free_bits, min=0.0)
 
     def __call__(self, model: LatentModel, x: Tensor, target: Tensor) -> LossOutput:
         if target is not x and (target.shape != x.shape or not torch.equal(target, x)):
             raise ValueError("target: a VAE is trained to reproduce its input; pass images without separate targets")
-        terms = model_elbo(model, x)
-        loss = -(terms.recon - self.beta * terms.kl).mean()
+        if self.free_bits == 0:
+            terms = model_elbo(model, x)
+            loss = -(terms.recon - self.beta * terms.kl).mean()
+        else:
+            if not model.prior_is_standard:
+                raise ValueError(f"free_bits: expected a model with the standard normal prior (free bits floor the KL of "
+                                 f"each coordinate, which a learned prior does not split into), got free_bits={self.free_bits:g} "
+                                 f"for a {type(model).__name__} with a learned prior")
+            x = _as_data(model, x)
+            mu, logvar = model.encode(x)
+            z = stats.reparameterize(mu, logvar)
+            recon = log_px_given_z(x, model.decode(z), model.likelihood, model.c)  # (b,)
+            kl_j = kl_per_dimension(mu, logvar)  # (b, z_dim)
+            kl = kl_j.sum(dim=1)  # (b,): the closed form, as gaussian_kl
+            terms = ELBO(recon - kl, recon, kl)
+            loss = -(recon.mean() - self.beta * free_bits_kl(kl_j, self.free_bits))
         return LossOutput(
             loss,
             {"elbo": terms.elbo.mean().detach(), "recon": terms.recon.mean().detach(), "kl": terms.kl.mean().detach()},

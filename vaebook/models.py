@@ -24,6 +24,7 @@ from torch import Tensor
 
 from . import stats
 from .guards import check_choice, check_finite, check_float_tensor, check_int, check_int_tuple, check_number, check_positive, check_range
+from .priors import PRIORS, MixturePrior, StandardNormalPrior, build_prior
 
 __all__ = [
     "AEConfig",
@@ -130,11 +131,15 @@ class AEConfig(_Config):
 
 @dataclass(frozen=True)
 class VAEConfig(_Config):
-    """A variational autoencoder: encoder ``e_phi(x) = (mu, log sigma^2)``, decoder ``d_theta(z)``.
+    r"""A variational autoencoder: encoder ``e_phi(x) = (mu, log sigma^2)``, decoder ``d_theta(z)``.
 
-    - ``likelihood``: ``"bernoulli"`` (the decoder outputs logits, for binary pixels) or
-      ``"gaussian"`` (the decoder outputs the mean of ``N(d_theta(z), c I)``, for grey levels).
-    - ``c``: the Gaussian decoder's variance, a hyperparameter. Ignored for Bernoulli.
+    - ``likelihood``: ``"bernoulli"`` (the decoder outputs logits, for binary pixels),
+      ``"gaussian"`` (the decoder outputs the mean of ``N(d_theta(z), c I)``, for grey levels), or
+      ``"continuous_bernoulli"`` (logits of a density on grey levels in [0, 1]).
+    - ``c``: the Gaussian decoder's variance, a hyperparameter, or its starting value when
+      ``learn_c=True`` makes it a parameter trained with the rest (as :math:`\log c`).
+    - ``prior``: ``"standard"`` (:math:`\mathcal N(0, I)`, the lecture's) or ``"mixture"``, a learned
+      mixture of ``prior_components`` Gaussians (:mod:`vaebook.priors`).
     - ``arch``, ``hidden``, ``activation``: as in :class:`AEConfig`. The defaults (784-400-400-32,
       ELU) are the architecture of :func:`vaebook.train_vae`'s recipe.
     """
@@ -145,6 +150,9 @@ class VAEConfig(_Config):
     activation: str = "elu"
     likelihood: str = "bernoulli"
     c: float = 1.0
+    learn_c: bool = False
+    prior: str = "standard"
+    prior_components: int = 10
     image_shape: tuple[int, int, int] = (1, 28, 28)
 
     def __post_init__(self) -> None:
@@ -152,8 +160,14 @@ class VAEConfig(_Config):
         self._check_positive_int("z_dim", self.z_dim)
         self._check_widths("hidden", self.hidden)
         self._check_choice("activation", self.activation, ACTIVATIONS)
-        self._check_choice("likelihood", self.likelihood, ("bernoulli", "gaussian"))
+        self._check_choice("likelihood", self.likelihood, ("bernoulli", "gaussian", "continuous_bernoulli"))
         check_positive("VAEConfig.c (the Gaussian decoder's variance)", self.c)
+        if not isinstance(self.learn_c, bool):
+            raise TypeError(f"VAEConfig.learn_c: expected True or False, got {self.learn_c!r}")
+        if self.learn_c and self.likelihood != "gaussian":
+            raise ValueError(f"VAEConfig.learn_c: only the Gaussian decoder has a variance c to learn, got likelihood={self.likelihood!r}")
+        self._check_choice("prior", self.prior, PRIORS)
+        self._check_positive_int("prior_components", self.prior_components)
         self._check_image_shape()
         if self.arch == "conv":
             _check_conv_shape(self)
@@ -221,7 +235,9 @@ class LatentModel(Protocol):
     - ``z_dim``: the width of the latent code :math:`z \in \mathbb R^{z\_dim}`, prior :math:`\mathcal N(0, I)`;
     - ``data_shape``: the shape of one example;
     - ``likelihood``: ``"bernoulli"`` (``decode`` gives logits) or ``"gaussian"`` (``decode`` gives the
-      mean of :math:`\mathcal N(d_\theta(z), cI)`), with ``c`` its variance;
+      mean of :math:`\mathcal N(d_\theta(z), cI)`), with ``c`` its variance, or ``"continuous_bernoulli"``;
+    - ``log_prior(z)``: :math:`\log p(z)`; ``prior_is_standard``: whether :math:`p(z) = \mathcal N(0, I)`,
+      in which case the ELBO's KL term has a closed form;
     - ``encode(x) -> (mu, logvar)``, each ``(b, z_dim)``: the Gaussian :math:`q(z \mid x)`;
     - ``decode(z)`` for ``z`` of shape ``(..., b, z_dim)``: the decoder's output ``(..., b, *data_shape)``.
     """
@@ -236,7 +252,12 @@ class LatentModel(Protocol):
     def likelihood(self) -> str: ...
 
     @property
-    def c(self) -> float: ...
+    def c(self) -> float | Tensor: ...
+
+    @property
+    def prior_is_standard(self) -> bool: ...
+
+    def log_prior(self, z: Tensor) -> Tensor: ...
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]: ...
 
@@ -247,7 +268,8 @@ def as_latent_model(name: str, model) -> "LatentModel":
     """``model`` if it provides :class:`LatentModel`, else a TypeError that names what it lacks."""
     if isinstance(model, LatentModel):
         return model
-    missing = [a for a in ("z_dim", "data_shape", "likelihood", "c", "encode", "decode") if not hasattr(model, a)]
+    missing = [a for a in ("z_dim", "data_shape", "likelihood", "c", "prior_is_standard", "log_prior", "encode", "decode")
+               if not hasattr(model, a)]
     raise TypeError(
         f"{name}: expected a latent variable model (vaebook.VAE, vaebook.LinearGaussian, or one with "
         f"z_dim, data_shape, likelihood, c, encode and decode), got a {type(model).__name__} without {', '.join(missing)}"
@@ -441,9 +463,13 @@ class VAE(_ImageModel):
 
     - ``encode(x)`` returns ``(mu, logvar)``, the parameters of
       :math:`q(z\mid x;\phi) = \mathcal N(\mu, \operatorname{diag}\sigma^2)`.
-    - ``decode(z)`` returns Bernoulli **logits** (``likelihood="bernoulli"``) or the Gaussian
+    - ``decode(z)`` returns Bernoulli (or continuous Bernoulli) **logits** or the Gaussian
       **mean** :math:`d_\theta(z)` (``likelihood="gaussian"``), of shape ``(..., b, *image_shape)``.
-    - ``sample(n)`` draws :math:`z\sim\mathcal N(0,I)` and returns images in [0, 1].
+    - ``prior``: the prior over ``z``, a submodule (:mod:`vaebook.priors`), so a learned one trains
+      with the rest; ``log_prior(z)`` is its log-density.
+    - ``c``: the Gaussian decoder's variance: the config's, or :math:`\exp` of the parameter
+      ``log_c`` when ``learn_c=True`` (then a tensor that carries its gradient).
+    - ``sample(n)`` draws :math:`z` from the prior and returns images in [0, 1].
     - ``init_output_bias(x)`` starts the decoder at the mean of ``x`` (the mean image for an MLP
       decoder, the mean grey level for a convolutional one); :func:`vaebook.train_vae` does it for MLPs.
 
@@ -451,20 +477,32 @@ class VAE(_ImageModel):
     """
 
     config: VAEConfig
+    prior: StandardNormalPrior | MixturePrior
 
     def __init__(self, config: VAEConfig | None = None, **overrides):
         super().__init__()
         self.config = _config_from(VAEConfig, config, overrides)
         self.encoder = _encoder(self.config, 2 * self.config.z_dim)
         self.decoder = _decoder(self.config)
+        self.prior = build_prior(self.config.prior, self.config.z_dim, self.config.prior_components)
+        self.log_c = nn.Parameter(torch.tensor(math.log(self.config.c))) if self.config.learn_c else None
 
     @property
     def likelihood(self) -> str:
         return self.config.likelihood
 
     @property
-    def c(self) -> float:
-        return float(self.config.c)
+    def c(self) -> float | Tensor:
+        return self.log_c.exp() if self.log_c is not None else float(self.config.c)
+
+    @property
+    def prior_is_standard(self) -> bool:
+        """Whether the prior is N(0, I), the case in which the ELBO's KL term has a closed form."""
+        return self.config.prior == "standard"
+
+    def log_prior(self, z: Tensor) -> Tensor:
+        """``log p(z)`` under the model's prior, ``(...,)`` for ``z`` of shape ``(..., z_dim)``."""
+        return self.prior.log_prob(z)
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(mu, logvar)``, each ``(b, z_dim)``: the encoder network ``e_phi(x)``."""
@@ -484,9 +522,13 @@ class VAE(_ImageModel):
         return True  # Bernoulli logits, or the Gaussian mean through a sigmoid
 
     def mean_image(self, z: Tensor) -> Tensor:
-        """``E[x | z]`` in [0, 1]: sigmoid of the logits, or the Gaussian mean."""
+        """``E[x | z]`` in [0, 1]: sigmoid of the logits, the continuous Bernoulli's mean, or the Gaussian mean."""
         out = self.decode(z)
-        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
+        if self.likelihood == "bernoulli":
+            return torch.sigmoid(out)
+        if self.likelihood == "continuous_bernoulli":
+            return torch.distributions.ContinuousBernoulli(logits=out).mean
+        return out
 
     def forward(self, x: Tensor, eps: Tensor | None = None) -> VAEOutput:
         mu, logvar = self.encode(x)
@@ -495,16 +537,19 @@ class VAE(_ImageModel):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, mean: bool = True) -> Tensor:
-        """Generate ``n`` images: ``z ~ N(0, I)``, then ``E[x | z]`` (``mean=True``) or a draw of ``x | z``."""
+        """Generate ``n`` images: ``z`` from the prior, then ``E[x | z]`` (``mean=True``) or a draw of ``x | z``."""
         n = check_int("n", n, min=1)
-        z = torch.randn(n, self.config.z_dim, generator=generator, device=self.device)
+        z = self.prior.sample(n, generator=generator, device=self.device)
         m = self.mean_image(z)
         if mean:
             return m
         if self.likelihood == "bernoulli":
             return torch.bernoulli(m, generator=generator)
+        if self.likelihood == "continuous_bernoulli":
+            u = torch.rand(m.shape, generator=generator, device=m.device)
+            return torch.distributions.ContinuousBernoulli(logits=self.decode(z)).icdf(u)
         noise = torch.randn(m.shape, generator=generator, device=m.device)
-        return m + math.sqrt(self.c) * noise
+        return m + torch.as_tensor(self.c).sqrt() * noise
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
@@ -547,6 +592,12 @@ class LinearGaussian(nn.Module):
     @property
     def c(self) -> float:
         return self._c
+
+    prior_is_standard = True
+
+    def log_prior(self, z: Tensor) -> Tensor:
+        """``log N(z; 0, I)``: probabilistic PCA's prior."""
+        return stats.standard_normal_log_prob(z)
 
     def set_c(self, c: float) -> None:
         """Set the observation variance ``c`` (> 0)."""

@@ -17,7 +17,7 @@ from .guards import check_choice, check_float_tensor
 
 __all__ = ["ELBO", "reconstruction_error", "log_px_given_z", "elbo", "LIKELIHOODS"]
 
-LIKELIHOODS = ("bernoulli", "gaussian")
+LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli")
 
 
 class ELBO(NamedTuple):
@@ -48,10 +48,10 @@ def reconstruction_error(x: Tensor, x_hat: Tensor) -> Tensor:
 
 
 # --------------------------------------------------------------------------- ELBO
-def log_px_given_z(x: Tensor, x_out: Tensor, likelihood: str = "bernoulli", c: float = 1.0) -> Tensor:
+def log_px_given_z(x: Tensor, x_out: Tensor, likelihood: str = "bernoulli", c: float | Tensor = 1.0) -> Tensor:
     r"""The decoder's log-likelihood :math:`\log p(x\mid z;\theta)` for either of the lecture's decoders.
 
-    ``x_out`` is the decoder output: Bernoulli logits or the Gaussian mean. Shapes as in
+    ``x_out`` is the decoder output: Bernoulli (or continuous Bernoulli) logits, or the Gaussian mean. Shapes as in
     :func:`vaebook.stats.bernoulli_log_prob`: ``x_out`` may carry leading sample dimensions.
 
     Book: eq-bernoulli-decoder
@@ -59,6 +59,8 @@ def log_px_given_z(x: Tensor, x_out: Tensor, likelihood: str = "bernoulli", c: f
     check_choice("likelihood", likelihood, LIKELIHOODS)
     if likelihood == "bernoulli":
         return stats.bernoulli_log_prob(x, x_out)
+    if likelihood == "continuous_bernoulli":
+        return stats.continuous_bernoulli_log_prob(x, x_out)
     return stats.gaussian_log_prob(x, x_out, c)
 
 
@@ -69,7 +71,7 @@ def elbo(
     logvar: Tensor,
     *,
     likelihood: str = "bernoulli",
-    c: float = 1.0,
+    c: float | Tensor = 1.0,
     z: Tensor | None = None,
 ) -> ELBO:
     r"""The single-sample ELBO of each example, with its reconstruction and KL terms, shape ``(b,)``.

@@ -36,6 +36,7 @@ __all__ = [
     "standard_normal_log_prob",
     "diag_gaussian_log_prob",
     "bernoulli_log_prob",
+    "continuous_bernoulli_log_prob",
     "gaussian_log_prob",
     "log_mean_exp",
     "interpolate",
@@ -168,6 +169,33 @@ def bernoulli_log_prob(x: Tensor, logits: Tensor) -> Tensor:
         check_range("x (Bernoulli targets)", x, 0.0, 1.0)
     # x*log sig(l) + (1-x)*log(1-sig(l)) = x*l - softplus(l), the stable form.
     per_pixel = x * logits - torch.nn.functional.softplus(logits)
+    return _event_sum(per_pixel, x.dim() - 1)  # (..., b)
+
+
+def continuous_bernoulli_log_prob(x: Tensor, logits: Tensor) -> Tensor:
+    r"""``log p(x | z)`` for the continuous Bernoulli decoder (Loaiza-Ganem & Cunningham, 2019), from logits.
+
+    .. math:: \log p(x\mid z) = \sum_j x_j \log\lambda_j + (1-x_j)\log(1-\lambda_j) + \log C(\lambda_j),
+              \qquad C(\lambda) = \frac{2\operatorname{artanh}(1-2\lambda)}{1-2\lambda},\quad \lambda = \sigma(\ell)
+
+    A density on grey levels :math:`x \in [0, 1]`: the Bernoulli cross-entropy of
+    :func:`bernoulli_log_prob` plus the normalising term :math:`\log C`, which the Bernoulli decoder
+    lacks when it is fed grey levels. In logits, :math:`C = \ell / \tanh(\ell/2)` (2 at
+    :math:`\ell = 0`), computed here without cancellation near 0.
+
+    Book: eq-continuous-bernoulli
+    """
+    check_float_tensor("x", x)
+    _check_float("logits", logits, dtype=x.dtype)
+    _check_broadcast_to_x(x, "logits", logits)
+    if value_checks_enabled():
+        check_range("x (grey levels)", x, 0.0, 1.0)
+    small = logits.abs() < 1e-2
+    safe = torch.where(small, torch.ones_like(logits), logits)  # keeps the unused branch finite (and its gradient)
+    log_c_big = torch.log(safe.abs()) - torch.log(torch.tanh(safe.abs() / 2))
+    log_c_small = math.log(2.0) + torch.log1p(logits.pow(2) / 12)  # 2 + l^2/6 + O(l^4)
+    log_c = torch.where(small, log_c_small, log_c_big)
+    per_pixel = x * logits - torch.nn.functional.softplus(logits) + log_c
     return _event_sum(per_pixel, x.dim() - 1)  # (..., b)
 
 

@@ -9,5 +9,11 @@ of the book, one module each, and all of them are reachable as ``vb.checks.<exer
 from .core import Case, CheckFailed, check
 from .parts12 import *  # noqa: F403  (the exercise checks of chapters 0-9, listed in parts12.__all__)
 from .parts12 import __all__ as _parts12
+from .bounds import *  # noqa: F403  (the exercise checks of chapter 10, listed in bounds.__all__)
+from .bounds import __all__ as _bounds
+from .diffusion import *  # noqa: F403  (the exercise checks of chapter 12, listed in diffusion.__all__)
+from .diffusion import __all__ as _diffusion
+from .failures import *  # noqa: F403  (the exercise checks of chapter 11, listed in failures.__all__)
+from .failures import __all__ as _failures
 
-__all__ = ["Case", "CheckFailed", "check", *_parts12]
+__all__ = ["Case", "CheckFailed", "check", *_parts12, *_bounds, *_diffusion, *_failures]
