@@ -10,7 +10,7 @@ BUILD  := _build
 # Execution caches do not notice library changes: drop the cache when vaebook/ is newer than the stamp.
 LIBSTAMP := $(BUILD)/.vaebook-library-stamp
 
-.PHONY: all setup book test lint unit notebooks browser student student-check graders clean distclean bench
+.PHONY: all setup book test lint unit notebooks browser student student-check graders full-mnist clean distclean bench
 
 all: book
 
@@ -87,6 +87,11 @@ student-check: $(STAMP)
 graders: $(STAMP)
 	$(PY) -m tests.graders nbgrader --all
 	$(PY) -m tests.graders otter
+
+## make full-mnist: every chapter's checks on full MNIST too (MNIST_ROOT, default ../shared/data, holds MNIST/raw/)
+MNIST_ROOT ?= ../shared/data
+full-mnist: $(STAMP)
+	VAEBOOK_DATA=$(abspath $(MNIST_ROOT)) $(PY) -m pytest tests/test_full_mnist.py -q
 
 bench: $(STAMP)
 	$(PY) benchmarks/train_speed.py
