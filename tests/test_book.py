@@ -182,3 +182,32 @@ def test_set_repository_rejects_bad_input_and_writes_nothing(tmp_path):
 def test_colab_url_needs_a_github_repository():
     with pytest.raises(ValueError, match="Colab opens notebooks from GitHub repositories"):
         book.colab_url("https://gitlab.com/a/b", "main", "book/x.ipynb")
+
+
+def _coding_exercises():
+    """``{(chapter number, function name): tier}`` of every coding exercise, from the chapters' titles."""
+    found = {}
+    for p in CHAPTERS:
+        title = None
+        for c in _cells(p):
+            src = _src(c)
+            if c["cell_type"] == "markdown":
+                for m in re.finditer(r"^`{3,}\{exercise\} (.*)$", src, flags=re.M):
+                    title = m.group(1)
+            elif "### BEGIN SOLUTION" in src:
+                name = re.search(r"^def\s+(\w+)", src, flags=re.M).group(1)
+                tier = re.match(r"\((warm-up|core|project)\) ", title or "")
+                assert tier, f"{p.name}: the exercise of {name}() has no tier in its title: {title!r}"
+                found[(str(int(p.stem[:2])), name)] = tier.group(1)
+    return found
+
+
+def test_every_coding_exercise_has_a_tier_and_a_row_on_the_instructors_page():
+    exercises = _coding_exercises()
+    page = (ROOT / "book" / "instructors.md").read_text(encoding="utf-8")
+    rows = {(c, f): t for c, f, t in re.findall(r"^\| (\d+) \| `(\w+)` \| (warm-up|core|project) \|", page, flags=re.M)}
+    assert rows == exercises, (f"the instructors' table and the chapters differ: only in the chapters "
+                               f"{sorted(set(exercises.items()) - set(rows.items()))}, only on the page "
+                               f"{sorted(set(rows.items()) - set(exercises.items()))}")
+    tiers = list(exercises.values())
+    assert len(tiers) >= 20 and tiers.count("project") >= 4, tiers
