@@ -13,6 +13,14 @@ dynamic binarization in every loop:
 
 It prints images per second for each (the median over rounds taken in turn), the ratios, and the
 final test ELBO of each.
+
+**Against the machine's limit.** In the same rounds, taking turns with the loops, it times this
+machine's fp32 matrix products at the model's own shapes: for every linear layer at batch 128, the
+forward product, the weight gradient and the input gradient (none for the first layer, whose input
+is data). Their FLOPs per step over their time is the GEMM rate; ``vb.fit``'s arithmetic rate is
+its images per second times those FLOPs per image. Their ratio, the GEMM share, says how much of a
+step is the unavoidable arithmetic and how much is everything else (the optimizer, elementwise
+ops, the binarization draw, Python).
 Timings are wall-clock on whatever machine runs it; the README quotes a 2-core CPU.
 """
 
@@ -99,6 +107,36 @@ def run_plain(train, epochs, bs):
     return model, n / (time.perf_counter() - t0)
 
 
+def gemm_shapes(model: vb.VAE) -> list[tuple[int, int, bool]]:
+    """``(in, out, needs_input_grad)`` of every linear layer of the model, in the order a step runs them."""
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    return [(m.in_features, m.out_features, i > 0) for i, m in enumerate(linears)]
+
+
+def gemm_flops_per_step(shapes, bs: int) -> float:
+    """FLOPs of the matrix products of one training step: 2 multiply-adds' worth per product entry."""
+    return sum(2.0 * bs * i * o * (3 if grad_in else 2) for i, o, grad_in in shapes)
+
+
+def time_gemms(shapes, bs: int, repeats: int = 200) -> float:
+    """Seconds per step spent in the step's matrix products alone, at these shapes (median of repeats)."""
+    g = torch.Generator().manual_seed(0)
+    total = 0.0
+    for i, o, grad_in in shapes:
+        a, w, gout = (torch.randn(bs, i, generator=g), torch.randn(o, i, generator=g), torch.randn(bs, o, generator=g))
+        pairs = [(a, w.T), (gout.T, a)] + ([(gout, w)] if grad_in else [])  # forward, dW, dx
+        for left, right in pairs:
+            for _ in range(10):  # warm-up
+                left @ right
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                left @ right
+                times.append(time.perf_counter() - t0)
+            total += statistics.median(times)
+    return total
+
+
 def run_fit(train, epochs, bs):
     model = make_model()
     hist = vb.fit(model, train, epochs=epochs, lr=1e-3, batch_size=bs, binarize=True, device="cpu", progress=False, seed=0)
@@ -130,7 +168,12 @@ def main() -> None:
     # difference between the loops. Every round trains the same seeded model, so the ELBO repeats.
     speeds: dict[str, list[float]] = {name: [] for name, _ in runs}
     elbos: dict[str, float] = {}
+    shapes = gemm_shapes(make_model())
+    flops_step = gemm_flops_per_step(shapes, args.batch_size)
+    gemm_rates: list[float] = []
     for r in range(args.rounds):
+        gemm_rates.append(flops_step / time_gemms(shapes, args.batch_size))
+        print(f"  round {r + 1}: {'GEMMs at the model shapes':<24} {gemm_rates[-1] / 1e9:9.1f} GFLOP/s", flush=True)
         for name, fn in runs:
             model, ips = fn()
             speeds[name].append(ips)
@@ -151,6 +194,11 @@ def main() -> None:
     print(f"vb.fit / DataLoader loop : {fit_ips / dl_ips:5.2f}x   (target >= 3)")
     print(f"vb.fit / plain loop      : {fit_ips / plain_ips:5.2f}x   (target >= 1, i.e. not slower)")
     print(f"ELBO, vb.fit - plain loop: {fit_elbo - plain_elbo:+5.2f} nats (target within 1 nat)")
+    gemm = statistics.median(gemm_rates)
+    fit_rate = fit_ips * flops_step / args.batch_size
+    print(f"GEMM rate at the model's shapes: {gemm / 1e9:.1f} GFLOP/s (median of {len(gemm_rates)}); "
+          f"vb.fit's arithmetic rate: {fit_rate / 1e9:.1f} GFLOP/s")
+    print(f"vb.fit's share of the GEMM rate: {fit_rate / gemm:5.2f}   (target >= 0.6)")
 
 
 if __name__ == "__main__":
