@@ -654,7 +654,7 @@ class DDPM(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, steps: int | None = None, generator: torch.Generator | None = None, clip: bool = True) -> Tensor:
-        """``n`` images in [0, 1], (n, *image_shape): :func:`ddpm_sample` on ``steps`` of the T steps (all by default)."""
+        """``n`` images in [0, 1], ``(n, *image_shape)``: :func:`ddpm_sample` on ``steps`` of the T steps (all by default)."""
         n = check_int("n", n, min=1)
         was_training = self.training
         self.eval()
