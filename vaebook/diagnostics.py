@@ -171,8 +171,8 @@ def elbo_decomposition(
     .. math::
 
         \begin{aligned}
-        \frac1N \sum_n \mathrm{ELBO}(x_n) &= \underbrace{\frac1N \sum_n \mathbb E_{q(z\mid x_n)}[\log p(x_n\mid z)]}_{\text{recon}}
-          - I_q(x; z) - \mathrm{KL}\big(q(z)\,\|\,p(z)\big), \\
+        \frac1N \sum_n \mathrm{ELBO}(x_n) &= \underbrace{\frac1N \sum_n \mathbb E_{q(z\mid x_n)}[\log p(x_n\mid z)]}_{\text{recon}} \\
+          &\quad - I_q(x; z) - \mathrm{KL}\big(q(z)\,\|\,p(z)\big), \\
         I_q(x; z) &= \mathcal H[q(z)] - \frac1N \sum_n \mathcal H[q(z\mid x_n)]
         \end{aligned}
 
@@ -239,9 +239,13 @@ def mutual_information(
 ) -> Tensor:
     r"""A Monte Carlo estimate of the mutual information :math:`I_q(x; z)` between the examples and their codes.
 
-    .. math:: I_q(x; z) = \frac1N \sum_{n=1}^N \mathrm{KL}\big(q(z\mid x_n)\,\|\,q(z)\big)
-              \approx \frac1N \sum_n \big(\log q(z_n\mid x_n) - \log q(z_n)\big),
-              \qquad z_n \sim q(z\mid x_n)
+    .. math::
+
+        \begin{aligned}
+        I_q(x; z) &= \frac1N \sum_{n=1}^N \mathrm{KL}\big(q(z\mid x_n)\,\|\,q(z)\big) \\
+        &\approx \frac1N \sum_n \big(\log q(z_n\mid x_n) - \log q(z_n)\big),
+        \qquad z_n \sim q(z\mid x_n)
+        \end{aligned}
 
     with the aggregate posterior :math:`q(z)` of :func:`log_aggregate_posterior`, exact for the
     ``N`` examples, in any dimension. Between 0 (every :math:`q(z\mid x_n)` the same: the codes say

@@ -807,9 +807,13 @@ class DiffusionELBO(NamedTuple):
 def diffusion_elbo(model: DDPM, x: Tensor, *, generator: torch.Generator | None = None, batch_size: int = 500) -> DiffusionELBO:
     r"""Estimate a DDPM's ELBO on 8-bit images ``x`` in [0, 1], every one of its T + 1 terms (one draw of :math:`x_t` per term).
 
-    .. math:: \log p_\theta(x_0) \ge \mathbb E_q\big[\log p_\theta(x_0\mid x_1)\big]
-              - \mathrm{KL}\big(q(x_T\mid x_0)\,\|\,p(x_T)\big)
-              - \sum_{t=2}^T \mathbb E_q\Big[\mathrm{KL}\big(q(x_{t-1}\mid x_t, x_0)\,\|\,p_\theta(x_{t-1}\mid x_t)\big)\Big]
+    .. math::
+
+        \begin{aligned}
+        \log p_\theta(x_0) \ge{}& \mathbb E_q\big[\log p_\theta(x_0\mid x_1)\big]
+          - \mathrm{KL}\big(q(x_T\mid x_0)\,\|\,p(x_T)\big) \\
+        & - \sum_{t=2}^T \mathbb E_q\Big[\mathrm{KL}\big(q(x_{t-1}\mid x_t, x_0)\,\|\,p_\theta(x_{t-1}\mid x_t)\big)\Big]
+        \end{aligned}
 
     The prior term is exact (both are Gaussians); each KL term is exact given its one draw
     :math:`x_t \sim q(x_t\mid x_0)` (:func:`normal_kl` between :math:`q`'s posterior

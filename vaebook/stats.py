@@ -175,8 +175,12 @@ def bernoulli_log_prob(x: Tensor, logits: Tensor) -> Tensor:
 def continuous_bernoulli_log_prob(x: Tensor, logits: Tensor) -> Tensor:
     r"""``log p(x | z)`` for the continuous Bernoulli decoder (Loaiza-Ganem & Cunningham, 2019), from logits.
 
-    .. math:: \log p(x\mid z) = \sum_j x_j \log\lambda_j + (1-x_j)\log(1-\lambda_j) + \log C(\lambda_j),
-              \qquad C(\lambda) = \frac{2\operatorname{artanh}(1-2\lambda)}{1-2\lambda},\quad \lambda = \sigma(\ell)
+    .. math::
+
+        \begin{aligned}
+        \log p(x\mid z) &= \sum_j x_j \log\lambda_j + (1-x_j)\log(1-\lambda_j) + \log C(\lambda_j), \\
+        C(\lambda) &= \frac{2\operatorname{artanh}(1-2\lambda)}{1-2\lambda},\qquad \lambda = \sigma(\ell)
+        \end{aligned}
 
     A density on grey levels :math:`x \in [0, 1]`: the Bernoulli cross-entropy of
     :func:`bernoulli_log_prob` plus the normalising term :math:`\log C`, which the Bernoulli decoder

@@ -4,8 +4,8 @@
    ``django-static-mathjax`` package (static files only, no Django needed), installed with the book
    tools. The parts a TeX page needs are copied to ``_static/mathjax/`` and ``mathjax_path`` points
    there.
-2. A few lines of CSS (``_static/vaebook.css``): long API signatures wrap on a phone instead of
-   widening the page.
+2. A few lines of CSS (``_static/vaebook.css``): long API signatures and inline code wrap on a
+   phone instead of widening the page.
 3. Each inline script is included once. sphinx-thebe (which Jupyter Book always loads, though this
    book has no live-code button) can register its configuration script twice, which declares a
    ``const`` twice and raises an error in every page.
@@ -34,6 +34,11 @@ CSS_FILE = "vaebook.css"
 CSS = """/* vaebook: an API signature such as vaebook.standard_normal_log_prob(z) is one long word; let it
    break on a narrow screen rather than push the page wider than the phone. */
 dt.sig { overflow-wrap: anywhere; }
+
+/* Inline code (a file path, a dotted name such as google.colab.output.enable_custom_widget) is one
+   word to the browser, and Sphinx's span.pre forbids breaking it: let it break anywhere rather than
+   push the page wider than a phone. */
+code.literal, code.literal span.pre { overflow-wrap: anywhere; white-space: normal; }
 
 /* Links inside tinted boxes (exercises, solutions, proofs): the theme's #176de8 is 4.29:1 on the
    boxes' light blue, below WCAG AA's 4.5:1; #1560d4 is 5.15:1 there and 5.74:1 on white. */
