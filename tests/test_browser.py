@@ -32,7 +32,8 @@ from vaebook.authoring import book
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-HTML = ROOT / "_build" / "html"
+BUILD = ROOT / "_build"
+HTML = BUILD / "html"
 CHROMIUM = os.environ.get("VAEBOOK_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 HARMLESS_CONSOLE_ERRORS = ("Got invalid theme mode",)  # the book theme logs this on every page
 WIDGET_REPRS = ("HBox(", "VBox(", "IntProgress(", "FloatProgress(", "Output()", "Tab(children")
@@ -54,19 +55,11 @@ def _require_environment():
 
 
 @pytest.fixture(scope="session")
-def server():
-    _require_environment()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(Quiet, directory=str(HTML))
-    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler) as srv:
-        thread = threading.Thread(target=srv.serve_forever, daemon=True)
-        thread.start()
-        yield f"http://127.0.0.1:{srv.server_address[1]}"
-        srv.shutdown()
+def server(build_server):
+    """The book's root (_build/html/) on the same server, so that a page has one URL in every test."""
+    if not (HTML / "index.html").exists():
+        pytest.fail(f"{HTML / 'index.html'} is missing: run `make book` before the browser tests")
+    return f"{build_server}/{HTML.relative_to(BUILD)}"
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +72,7 @@ def browser(server):
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         yield b
+        _close_shared()
         b.close()
 
 
@@ -95,6 +89,28 @@ def _open(browser, server, page_path, width=1280, height=900, color_scheme="ligh
     return context, page, errors
 
 
+# Pages loaded once for the checks that only look at them (render, phone width, axe, alt text, display
+# math): at most one per viewport and colour scheme, of one URL at a time. conftest.py orders the
+# browser tests by the page they open, so a page's checks run one after another.
+_SHARED: dict[tuple, tuple] = {}
+
+
+def _close_shared() -> None:
+    while _SHARED:
+        _SHARED.popitem()[1][0].close()
+
+
+def _look(browser, server, page_path, width=1280, height=900, color_scheme="light"):
+    """The page as `_open` loads it, shared with the other read-only checks of the same page and view.
+    Its error list holds what the console logged during the load (the first check reads it)."""
+    key = (f"{server}/{page_path}", width, height, color_scheme)
+    if key not in _SHARED:
+        if any(k[0] != key[0] for k in _SHARED):
+            _close_shared()
+        _SHARED[key] = _open(browser, server, page_path, width, height, color_scheme)
+    return _SHARED[key]
+
+
 def test_the_book_has_pages():
     _require_environment()
     pages = _pages()
@@ -104,61 +120,55 @@ def test_the_book_has_pages():
 
 @pytest.mark.parametrize("page_path", _pages() or ["(not built)"])
 def test_page_renders_cleanly(browser, server, page_path):
-    context, page, errors = _open(browser, server, page_path)
-    try:
-        html = (HTML / page_path).read_text(encoding="utf-8")
-        # 1. no JavaScript errors, no failed requests (nothing loads from the network)
-        real = [e for e in errors if not any(h in e for h in HARMLESS_CONSOLE_ERRORS)]
-        assert not real, f"console errors on {page_path}: {real}"
-        article = page.locator("article").first
-        text = article.inner_text()
-        # 2. math is typeset: MathJax output present wherever the page has math, no raw delimiters left
-        if 'class="math' in html:
-            assert page.locator("mjx-container").count() > 0, "math on the page was not typeset"
-            raw = page.evaluate(
-                "() => Array.from(document.querySelectorAll('.math')).filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.slice(0, 60))"
-            )
-            assert not raw, f"untypeset math: {raw[:3]}"
-        assert "$$" not in text, "raw $$ in the page text"
-        # 3. every image loads
-        page.evaluate("() => document.querySelectorAll('img').forEach(i => { i.loading = 'eager'; })")
-        page.wait_for_function("() => Array.from(document.images).every(i => i.complete)", timeout=15000)
-        broken = page.evaluate("() => Array.from(document.images).filter(i => i.naturalWidth === 0).map(i => i.src.slice(0, 80))")
-        assert not broken, f"images that did not load: {broken}"
-        # 4. no traceback, no raw widget repr
-        assert "Traceback (most recent call last)" not in text
-        for r in WIDGET_REPRS:
-            assert r not in text, f"raw widget repr {r!r} on {page_path}"
-        # 5. the Colab button of a chapter opens that chapter from the configured repository
-        stem = Path(page_path).stem
-        if (ROOT / "book" / f"{stem}.ipynb").exists():
-            url, branch = book.read_repository(ROOT)
-            expected = book.colab_url(url, branch, f"book/{stem}.ipynb")
-            hrefs = page.evaluate("() => Array.from(document.querySelectorAll('a[href*=\"colab.research.google.com\"]')).map(a => a.href)")
-            assert hrefs and all(h == expected for h in hrefs), f"Colab links {hrefs}, expected {expected}"
-    finally:
-        context.close()
+    _, page, errors = _look(browser, server, page_path)
+    html = (HTML / page_path).read_text(encoding="utf-8")
+    # 1. no JavaScript errors, no failed requests (nothing loads from the network)
+    real = [e for e in errors if not any(h in e for h in HARMLESS_CONSOLE_ERRORS)]
+    assert not real, f"console errors on {page_path}: {real}"
+    article = page.locator("article").first
+    text = article.inner_text()
+    # 2. math is typeset: MathJax output present wherever the page has math, no raw delimiters left
+    if 'class="math' in html:
+        assert page.locator("mjx-container").count() > 0, "math on the page was not typeset"
+        raw = page.evaluate(
+            "() => Array.from(document.querySelectorAll('.math')).filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.slice(0, 60))"
+        )
+        assert not raw, f"untypeset math: {raw[:3]}"
+    assert "$$" not in text, "raw $$ in the page text"
+    # 3. every image loads
+    page.evaluate("() => document.querySelectorAll('img').forEach(i => { i.loading = 'eager'; })")
+    page.wait_for_function("() => Array.from(document.images).every(i => i.complete)", timeout=15000)
+    broken = page.evaluate("() => Array.from(document.images).filter(i => i.naturalWidth === 0).map(i => i.src.slice(0, 80))")
+    assert not broken, f"images that did not load: {broken}"
+    # 4. no traceback, no raw widget repr
+    assert "Traceback (most recent call last)" not in text
+    for r in WIDGET_REPRS:
+        assert r not in text, f"raw widget repr {r!r} on {page_path}"
+    # 5. the Colab button of a chapter opens that chapter from the configured repository
+    stem = Path(page_path).stem
+    if (ROOT / "book" / f"{stem}.ipynb").exists():
+        url, branch = book.read_repository(ROOT)
+        expected = book.colab_url(url, branch, f"book/{stem}.ipynb")
+        hrefs = page.evaluate("() => Array.from(document.querySelectorAll('a[href*=\"colab.research.google.com\"]')).map(a => a.href)")
+        assert hrefs and all(h == expected for h in hrefs), f"Colab links {hrefs}, expected {expected}"
 
 
 @pytest.mark.parametrize("page_path", _pages() or ["(not built)"])
 def test_page_fits_a_phone_screen(browser, server, page_path):
     """At 390 px wide nothing in the page's content sticks out sideways, except inside boxes that scroll."""
-    context, page, _ = _open(browser, server, page_path, width=390, height=844)
-    try:
-        sticking_out = page.evaluate(
-            """() => {
-              const width = document.documentElement.clientWidth, out = [];
-              const scrolls = el => { for (let a = el.parentElement; a; a = a.parentElement)
-                  if (getComputedStyle(a).overflowX !== 'visible') return true; return false; };
-              for (const el of document.querySelectorAll('.bd-article *')) {
-                if (el.getBoundingClientRect().right > width + 1 && !scrolls(el))
-                  out.push(el.tagName + '.' + el.className + ': ' + (el.textContent || '').trim().slice(0, 40));
-              }
-              return out.slice(0, 5); }"""
-        )
-        assert not sticking_out, f"{page_path} is wider than a phone: {sticking_out}"
-    finally:
-        context.close()
+    _, page, _ = _look(browser, server, page_path, width=390, height=844)
+    sticking_out = page.evaluate(
+        """() => {
+          const width = document.documentElement.clientWidth, out = [];
+          const scrolls = el => { for (let a = el.parentElement; a; a = a.parentElement)
+              if (getComputedStyle(a).overflowX !== 'visible') return true; return false; };
+          for (const el of document.querySelectorAll('.bd-article *')) {
+            if (el.getBoundingClientRect().right > width + 1 && !scrolls(el))
+              out.push(el.tagName + '.' + el.className + ': ' + (el.textContent || '').trim().slice(0, 40));
+          }
+          return out.slice(0, 5); }"""
+    )
+    assert not sticking_out, f"{page_path} is wider than a phone: {sticking_out}"
 
 
 def _pages_with(marker: str) -> list[str]:
@@ -296,7 +306,6 @@ def test_student_book_shows_no_solutions(browser):
 
 
 # --------------------------------------------------------------------------- assistive technology
-BUILD = ROOT / "_build"
 EDITIONS = {"book": HTML, "student": STUDENT_HTML}
 AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]  # WCAG 2.0, 2.1 and 2.2, levels A and AA
@@ -376,16 +385,13 @@ def _axe_cases():
 def test_axe_finds_no_critical_or_serious_violation(browser, build_server, edition, page_path, scheme):
     url = _edition_url(edition, page_path)
     _require_axe()
-    context, page, _ = _open(browser, build_server, url, color_scheme=scheme)
-    try:
-        assert page.evaluate("() => document.documentElement.dataset.theme") == scheme  # the theme follows the reader's setting
-        found = _axe(page)
-        left = [v for v in found if (v["rule"], v["target"]) not in ALLOWED_VIOLATIONS]
-        assert not left, f"axe-core on {edition}/{page_path} ({scheme} theme): " + "; ".join(
-            f"{v['impact']} {v['rule']} at {v['target']} ({v['html']!r}): {v['why']}" for v in left[:8]
-        )
-    finally:
-        context.close()
+    _, page, _ = _look(browser, build_server, url, color_scheme=scheme)
+    assert page.evaluate("() => document.documentElement.dataset.theme") == scheme  # the theme follows the reader's setting
+    found = _axe(page)
+    left = [v for v in found if (v["rule"], v["target"]) not in ALLOWED_VIOLATIONS]
+    assert not left, f"axe-core on {edition}/{page_path} ({scheme} theme): " + "; ".join(
+        f"{v['impact']} {v['rule']} at {v['target']} ({v['html']!r}): {v['why']}" for v in left[:8]
+    )
 
 
 def test_axe_reports_what_it_should(browser, server):
@@ -424,13 +430,10 @@ def _looks_like_a_file_name(alt: str) -> bool:
 def test_every_image_has_alt_text_that_describes_it(browser, build_server, edition, page_path):
     """An <img> in the content has alt text, and the text is words, not a file name or a path."""
     url = _edition_url(edition, page_path)
-    context, page, _ = _open(browser, build_server, url)
-    try:
-        alts = page.evaluate("() => Array.from(document.querySelectorAll('article img')).map(i => [i.getAttribute('alt'), i.src.slice(0, 60)])")
-        bad = [(alt, src) for alt, src in alts if alt is None or len(alt.split()) < 4 or _looks_like_a_file_name(alt)]
-        assert not bad, f"{edition}/{page_path}: {len(bad)} of {len(alts)} images lack descriptive alt text: {bad[:3]}"
-    finally:
-        context.close()
+    _, page, _ = _look(browser, build_server, url)
+    alts = page.evaluate("() => Array.from(document.querySelectorAll('article img')).map(i => [i.getAttribute('alt'), i.src.slice(0, 60)])")
+    bad = [(alt, src) for alt, src in alts if alt is None or len(alt.split()) < 4 or _looks_like_a_file_name(alt)]
+    assert not bad, f"{edition}/{page_path}: {len(bad)} of {len(alts)} images lack descriptive alt text: {bad[:3]}"
 
 
 def test_the_file_name_rule_tells_names_from_descriptions():
@@ -532,12 +535,9 @@ def test_display_math_fits_its_column_at_1280_px(browser, server, page_path):
     """On a laptop screen every display equation fits its column, its number beside it: none is cut off."""
     if page_path == "(none)":
         pytest.fail("no page has math")
-    context, page, _ = _open(browser, server, page_path, width=1280, height=900)
-    try:
-        bad = [f"({d['id'] or 'unlabelled'}) {d['tex']!r}: {', '.join(d['problems'])}" for d in _display_math(page, True) if d["problems"]]
-        assert not bad, f"{page_path}: {len(bad)} display equations do not fit at 1280 px: " + "; ".join(bad)
-    finally:
-        context.close()
+    _, page, _ = _look(browser, server, page_path)
+    bad = [f"({d['id'] or 'unlabelled'}) {d['tex']!r}: {', '.join(d['problems'])}" for d in _display_math(page, True) if d["problems"]]
+    assert not bad, f"{page_path}: {len(bad)} display equations do not fit at 1280 px: " + "; ".join(bad)
 
 
 @pytest.mark.parametrize("page_path", _pages_with('class="math notranslate nohighlight"'))
@@ -545,14 +545,11 @@ def test_central_identities_fit_a_phone(browser, server, page_path):
     """At 390 px the central identities fit; every other display equation scrolls inside its own box."""
     if page_path == "(none)":
         pytest.fail("no page has math")
-    context, page, _ = _open(browser, server, page_path, width=390, height=844)
-    try:
-        maths = _display_math(page, False)
-        by_id = {d["id"]: d for d in maths if d["id"]}
-        for label in [k for k, v in CENTRAL_IDENTITIES.items() if v == page_path]:
-            assert label in by_id, f"{page_path} has no equation ({label})"
-            assert not by_id[label]["problems"], f"({label}) does not fit at 390 px: {by_id[label]['problems']}"
-        cut = [d["id"] or d["tex"] for d in maths if d["problems"] and d["overflow"] not in ("auto", "scroll")]
-        assert not cut, f"{page_path}: equations too wide for a phone that do not scroll: {cut}"
-    finally:
-        context.close()
+    _, page, _ = _look(browser, server, page_path, width=390, height=844)
+    maths = _display_math(page, False)
+    by_id = {d["id"]: d for d in maths if d["id"]}
+    for label in [k for k, v in CENTRAL_IDENTITIES.items() if v == page_path]:
+        assert label in by_id, f"{page_path} has no equation ({label})"
+        assert not by_id[label]["problems"], f"({label}) does not fit at 390 px: {by_id[label]['problems']}"
+    cut = [d["id"] or d["tex"] for d in maths if d["problems"] and d["overflow"] not in ("auto", "scroll")]
+    assert not cut, f"{page_path}: equations too wide for a phone that do not scroll: {cut}"
