@@ -61,6 +61,7 @@ PLANTED: dict[str, tuple[str, str, str, str]] = {
     "00_setup": ("class_means", "x[y == d].mean(0)", "x.mean(0)", "average within each class"),
     "01_autoencoders": ("reconstruction_error", ".sum(dim=1)", ".mean(dim=1)", "average over pixels gives the mean"),
     "02_denoising": ("gaussian_noise_pairs", "return noisy, x", "return x, noisy", "return the pair in the order (noisy input, clean target)"),
+    "02_denoising_photographs": ("square_symmetries", "x.flip(3)", "x.flip(1)", "mirror along a pixel dimension"),
     "03_superresolution": ("psnr", "10 * torch.log10", "20 * torch.log10", "use 10 log10 of a ratio of powers"),
     "04_ae_simulation": ("code_statistics", "z.std(dim=0)", "z.var(dim=0)", "return the standard deviation, not the variance"),
     "05_dlvm": ("bernoulli_log_likelihood", "x * logits - F.softplus(logits)", "F.softplus(logits) - x * logits", "a log-likelihood is the negative"),

@@ -149,6 +149,8 @@ CASES = [
     case("patches-size", lambda: vb.extract_patches(torch.rand(1, 8, 8), 16), ValueError, "size:", "no larger than the image", "16"),
     case("patches-stride-zero", lambda: vb.extract_patches(torch.rand(1, 8, 8), 4, stride=0), ValueError, "stride:", ">= 1", "0"),
     case("patches-4d", lambda: vb.extract_patches(torch.rand(1, 1, 8, 8), 4), ValueError, "image:", "3 dimensions", "(1, 1, 8, 8)"),
+    case("symmetries-not-square", lambda: vb.square_symmetries(torch.rand(2, 1, 4, 5)), ValueError, "x:", "square images", "(2, 1, 4, 5)"),
+    case("symmetries-3d", lambda: vb.square_symmetries(torch.rand(1, 4, 4)), ValueError, "x:", "4 dimensions", "(1, 4, 4)"),
     # ------------------------------------------------------------------ models and configs
     case("vae-likelihood", lambda: vb.VAE(likelihood="poisson"), ValueError, "VAEConfig.likelihood", "'bernoulli'", "'poisson'"),
     case("vae-c-neg", lambda: vb.VAE(likelihood="gaussian", c=-1.0), ValueError, "VAEConfig.c", "> 0", "-1.0"),

@@ -110,6 +110,8 @@ RIGHT = {
     "pca_reconstruction": lambda x, m, c: (x - m) @ c.T @ c + m,
     "gaussian_noise_pairs": lambda x, s, g: (x + s * torch.randn(x.shape, generator=g), x),
     "salt_and_pepper": lambda x, p, g: vb.salt_and_pepper(x, p, generator=g),
+    # the 8 symmetries as {1, transpose} x {1, up-down, left-right, both}, in another order than the library's
+    "square_symmetries": lambda x: torch.cat([t for b in (x, x.transpose(2, 3)) for t in (b, b.flip(2), b.flip(3), b.flip(2, 3))]),
     "pixel_shuffle": lambda t, r: t.view(t.shape[0], -1, r, r, t.shape[2], t.shape[3]).permute(0, 1, 4, 2, 5, 3).reshape(t.shape[0], -1, t.shape[2] * r, t.shape[3] * r),
     "psnr": lambda x, y: 10 * torch.log10(1 / ((x - y) ** 2).flatten(1).mean(1)),
     "code_statistics": lambda z: (z.mean(0), z.std(0)),
@@ -317,3 +319,19 @@ def test_check_cells_in_a_real_kernel_show_no_result_and_nbgrader_grades_them(mo
 
     grades = {key: determine_grade(cell)[0] for key, cell in cells.items() if key.startswith("check_")}
     assert grades == {"check_right": 1.0, "check_stub": 0, "check_stub_strict": 0, "check_half": 0}
+
+
+def _turns(x):
+    return [torch.rot90(x, k, dims=(2, 3)) for k in range(4)]
+
+
+def test_square_symmetries_accepts_any_order_and_names_the_usual_slips():
+    def shuffled(x):
+        return vb.square_symmetries(x)[torch.randperm(8 * len(x), generator=torch.Generator().manual_seed(1))]
+
+    checks.square_symmetries(shuffled, strict=True)  # the order of the 8 n images is free
+    _fails(checks.square_symmetries, lambda x: torch.cat(_turns(x)), "wrong result on case 1 of 3", "the 4 rotations are half of the 8")
+    _fails(checks.square_symmetries, lambda x: torch.cat(_turns(x) + [t.flip(1) for t in _turns(x)]), "dimension 1 holds the channels")
+    # mirror images without the transposes: 4 distinct symmetries, each twice
+    msg = _fails(checks.square_symmetries, lambda x: torch.cat([x, x.flip(2), x.flip(3), x.flip(2, 3)] * 2), "wrong result on case 1 of 3")
+    assert "Hint" not in msg

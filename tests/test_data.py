@@ -202,3 +202,16 @@ def test_natural_images_and_patches():
     assert p.shape == (256, 1, 32, 32)
     torch.testing.assert_close(p[1, 0], cam[0, :32, 32:64])  # row-major order of patches
 
+
+def test_square_symmetries_are_the_eight_of_the_square():
+    x = torch.arange(2 * 3 * 3, dtype=torch.float32).reshape(2, 1, 3, 3)  # no symmetry of its own
+    out = vb.square_symmetries(x)
+    assert out.shape == (16, 1, 3, 3)
+    torch.testing.assert_close(out[:2], x)  # the identity first
+    torch.testing.assert_close(out[2:4, 0, 0, 0], x[:, 0, 0, 2])  # a quarter turn moves the top-right corner to the top left
+    images = {tuple(t.flatten().tolist()) for t in out}
+    assert len(images) == 16  # 8 distinct images of each
+    # a group: turning or mirroring any of them gives one of them again
+    for moved in (torch.rot90(out, 1, dims=(2, 3)), out.flip(2), out.transpose(2, 3)):
+        assert {tuple(t.flatten().tolist()) for t in moved} == images
+

@@ -34,6 +34,7 @@ from .data import (
     mask_pixels,
     natural_images,
     salt_and_pepper,
+    square_symmetries,
     upsample,
 )
 from .estimators import log_likelihood, log_weights, model_elbo, reparameterized_gradient, score_function_gradient
@@ -104,7 +105,7 @@ __all__ = [
     # data
     "NATURAL_IMAGE_NAMES", "ImageData", "OfflineDataWarning", "add_gaussian_noise", "binarize",
     "default_data_root", "downsample", "extract_patches", "load_mnist", "mask_pixels", "natural_images",
-    "salt_and_pepper", "upsample",
+    "salt_and_pepper", "square_symmetries", "upsample",
     # estimators, exact answers, losses
     "log_likelihood", "log_weights", "model_elbo", "reparameterized_gradient", "score_function_gradient",
     "GridPosterior", "best_diagonal_gaussian", "grid_kl", "grid_posterior", "ppca_elbo", "ppca_em_step",

@@ -394,3 +394,18 @@ def extract_patches(image: Tensor, size: int, stride: int | None = None) -> Tens
     c = image.shape[0]
     patches = image.unfold(1, size, stride).unfold(2, size, stride)  # (c, nh, nw, size, size)
     return patches.permute(1, 2, 0, 3, 4).reshape(-1, c, size, size)  # (n, c, size, size)
+
+
+def square_symmetries(x: Tensor) -> Tensor:
+    """Every square image of ``x`` (``(n, c, h, h)``) under the 8 symmetries of the square: ``(8 n, c, h, h)``.
+
+    The four rotations by multiples of 90 degrees come first (``torch.rot90`` over the pixel
+    dimensions), then each of them mirrored left to right. A turned or mirrored photograph is still a
+    plausible photograph, which is why the photographs' denoiser trains on all eight (a turned digit
+    often is not: a 6 turned half a circle is a 9).
+    """
+    check_float_tensor("x", x, dims=4)
+    if x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"x: expected square images (n, c, h, h), got shape {tuple(x.shape)}")
+    turned = [torch.rot90(x, k, dims=(2, 3)) for k in range(4)]
+    return torch.cat(turned + [t.flip(3) for t in turned])

@@ -25,6 +25,7 @@ __all__ = [
     "pca_reconstruction",
     "gaussian_noise_pairs",
     "salt_and_pepper",
+    "square_symmetries",
     "pixel_shuffle",
     "psnr",
     "code_statistics",
@@ -164,6 +165,45 @@ def salt_and_pepper(fn: Callable[[Tensor, float, torch.Generator], Tensor], *, s
         atol=0.011,
         rtol=0,
         extra=draws_come_from_the_generator,
+        strict=strict,
+    )
+
+
+def square_symmetries(fn: Callable[[Tensor], Tensor], *, strict: bool = False) -> None:
+    """Exercise: ``fn(x)`` returns each square image of ``x`` (``(n, c, h, h)``) under the 8 symmetries of
+    the square, ``(8 n, c, h, h)``, in any order (the images are compared sorted by their pixels)."""
+
+    def in_order(out, x):
+        if not isinstance(out, Tensor) or out.dim() != 4 or out.shape[1:] != x.shape[1:]:
+            return out  # the comparison reports the type or the shape
+        rows = out.detach().flatten(1)
+        return out[sorted(range(len(rows)), key=lambda i: rows[i].tolist())]
+
+    def rotations_only(x):
+        return torch.cat([torch.rot90(x, k, dims=(2, 3)) for k in range(4)])
+
+    def channel_mirror(x):
+        turned = [torch.rot90(x, k, dims=(2, 3)) for k in range(4)]
+        return torch.cat(turned + [t.flip(1) for t in turned])
+
+    g = _gen(9)
+    cases = [
+        Case((torch.rand(3, 1, 4, 4, generator=g),), "3 random 4 x 4 images"),
+        Case((torch.rand(2, 2, 5, 5, generator=g),), "2 images of 2 channels, 5 x 5"),
+        Case((torch.rand(1, 1, 16, 16, generator=g),), "one 16 x 16 patch, as on the page"),
+    ]
+    hints = [
+        (lambda r, case: in_order(rotations_only(case.args[0]), case.args[0]),
+         "the 4 rotations are half of the 8: add each rotation mirrored (flip a pixel dimension, 2 or 3)."),
+        (lambda r, case: in_order(channel_mirror(case.args[0]), case.args[0]),
+         "mirror along a pixel dimension (dims 2 or 3 of (n, c, h, w)); dimension 1 holds the channels."),
+    ]
+    check(
+        "square_symmetries (the 8 n images, sorted)",
+        lambda x: in_order(fn(x.clone()), x),
+        lambda x: in_order(_data.square_symmetries(x), x),
+        cases,
+        hints=hints,
         strict=strict,
     )
 
