@@ -14,6 +14,8 @@
      accessible names did not contain their visible text (the search field, the colour-mode switch);
    - myst-nb's "Show code cell source" ``<summary>`` loses its ``aria-label="Toggle hidden
      content"``, so its name is what it says;
+   - the navigation's toggles for a chapter's sections (a ``<summary>`` with only an icon) get a
+     name that only screen readers see, "Sections";
    - the bibliography's entries get ``role="listitem"`` instead of docutils' ``doc-biblioentry``,
      a role DPUB-ARIA 1.1 deprecates and axe does not count as a list item;
    - links in exercise and proof boxes get a darker blue (the theme's is 4.29:1 on their tint,
@@ -76,6 +78,8 @@ def _build_finished(app, exception):
     if exception is not None or app.builder.format != "html":
         return
     (Path(app.outdir) / "_static" / CSS_FILE).write_text(CSS, encoding="utf-8")
+    for page in Path(app.outdir).rglob("*.html"):
+        _name_the_toc_toggles(page)
     src, dst = _es5(), Path(app.outdir) / "_static" / "mathjax"
     for name in NEEDED:
         s = src / name
@@ -84,6 +88,18 @@ def _build_finished(app, exception):
         elif s.is_file():
             (dst / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(s, dst / name)
+
+
+TOC_TOGGLE = '<summary><span class="toctree-toggle" role="presentation">'
+NAMED_TOC_TOGGLE = '<summary><span class="visually-hidden">Sections</span><span class="toctree-toggle" role="presentation">'
+
+
+def _name_the_toc_toggles(page: Path) -> None:
+    """The navigation's toggle for an entry's sections is a <summary> holding only a chevron icon, which
+    a screen reader cannot name (axe: summary-name): give it words that only screen readers see."""
+    text = page.read_text(encoding="utf-8")
+    if TOC_TOGGLE in text:
+        page.write_text(text.replace(TOC_TOGGLE, NAMED_TOC_TOGGLE), encoding="utf-8")
 
 
 def _dedupe_scripts(app, pagename, templatename, context, doctree):
