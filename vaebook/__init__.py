@@ -37,7 +37,15 @@ from .data import (
     square_symmetries,
     upsample,
 )
-from .estimators import log_likelihood, log_weights, model_elbo, reparameterized_gradient, score_function_gradient
+from .estimators import (
+    RateDistortion,
+    log_likelihood,
+    log_weights,
+    model_elbo,
+    rate_distortion,
+    reparameterized_gradient,
+    score_function_gradient,
+)
 from .diagnostics import (
     AggregatePosterior,
     ELBODecomposition,
@@ -50,7 +58,16 @@ from .diagnostics import (
     unit_activity,
 )
 from .exact import GridPosterior, best_diagonal_gaussian, grid_kl, grid_posterior, ppca_elbo, ppca_em_step
-from .losses import CrossEntropyLoss, ELBOLoss, LossOutput, ReconstructionLoss, default_loss, free_bits_kl
+from .losses import (
+    CalibratedGaussianLoss,
+    CrossEntropyLoss,
+    ELBOLoss,
+    LossOutput,
+    ReconstructionLoss,
+    calibrated_gaussian_nll,
+    default_loss,
+    free_bits_kl,
+)
 from .metrics import RealismScore, classifier_features, digit_classifier, psnr, realism_score
 from .models import (
     VAE,
@@ -107,9 +124,11 @@ __all__ = [
     "default_data_root", "downsample", "extract_patches", "load_mnist", "mask_pixels", "natural_images",
     "salt_and_pepper", "square_symmetries", "upsample",
     # estimators, exact answers, losses
-    "log_likelihood", "log_weights", "model_elbo", "reparameterized_gradient", "score_function_gradient",
+    "RateDistortion", "log_likelihood", "log_weights", "model_elbo", "rate_distortion", "reparameterized_gradient",
+    "score_function_gradient",
     "GridPosterior", "best_diagonal_gaussian", "grid_kl", "grid_posterior", "ppca_elbo", "ppca_em_step",
-    "CrossEntropyLoss", "ELBOLoss", "LossOutput", "ReconstructionLoss", "default_loss", "free_bits_kl",
+    "CalibratedGaussianLoss", "CrossEntropyLoss", "ELBOLoss", "LossOutput", "ReconstructionLoss", "calibrated_gaussian_nll",
+    "default_loss", "free_bits_kl",
     # diagnostics: the aggregate posterior, the ELBO's decomposition, active units
     "AggregatePosterior", "ELBODecomposition", "active_units", "aggregate_posterior_grid", "elbo_decomposition",
     "kl_per_dimension", "log_aggregate_posterior", "mutual_information", "unit_activity",

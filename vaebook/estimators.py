@@ -1,7 +1,8 @@
 """Monte Carlo estimators on a model: its ELBO, its importance-sampled log-likelihood, and gradients.
 
 - :func:`model_elbo` and :func:`log_likelihood` run a :class:`~vaebook.models.LatentModel`'s encoder
-  and decoder and combine the results with the objectives of :mod:`vaebook.objectives`.
+  and decoder and combine the results with the objectives of :mod:`vaebook.objectives`;
+  :func:`rate_distortion` reads the same two terms as a distortion and a rate (chapter 12).
 - :func:`score_function_gradient` and :func:`reparameterized_gradient` estimate the gradient of
   an expectation under a Gaussian ``q``, the two estimators that chapter 7 compares.
 """
@@ -9,7 +10,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 from torch import Tensor
@@ -19,7 +20,7 @@ from .guards import check_callable, check_choice, check_finite, check_float_tens
 from .models import LatentModel, as_latent_model
 from .objectives import ELBO, elbo, log_px_given_z
 
-__all__ = ["model_elbo", "log_weights", "log_likelihood", "score_function_gradient", "reparameterized_gradient"]
+__all__ = ["model_elbo", "RateDistortion", "rate_distortion", "log_weights", "log_likelihood", "score_function_gradient", "reparameterized_gradient"]
 
 def _as_data(model: LatentModel, x: Tensor, name: str = "x") -> Tensor:
     """``x`` as ``(b, *model.data_shape)`` (flattened examples are reshaped), of the model's dtype."""
@@ -29,6 +30,20 @@ def _as_data(model: LatentModel, x: Tensor, name: str = "x") -> Tensor:
     if x.dim() >= 2 and x[0].numel() == math.prod(shape):
         return x.reshape(x.shape[0], *shape)  # (b, ...) -> (b, *data_shape)
     raise ValueError(f"{name}: expected examples of shape {shape} (or flattened) in a batch, got shape {tuple(x.shape)}")
+
+
+def _elbo_terms(model: LatentModel, x: Tensor, eps: Tensor | None, analytic_kl: bool) -> tuple[ELBO, Tensor]:
+    """The ELBO's terms per example, and the decoder's output for the one code per example that they used."""
+    as_latent_model("model", model)
+    x = _as_data(model, x)
+    mu, logvar = model.encode(x)
+    z = stats.reparameterize(mu, logvar, eps)
+    x_out = model.decode(z)
+    if analytic_kl and model.prior_is_standard:
+        return elbo(x, x_out, mu, logvar, likelihood=model.likelihood, c=model.c), x_out
+    recon = log_px_given_z(x, x_out, model.likelihood, model.c)  # (b,)
+    kl = stats.diag_gaussian_log_prob(z, mu, logvar) - model.log_prior(z)  # (b,): log q(z|x) - log p(z)
+    return ELBO(recon - kl, recon, kl), x_out
 
 
 def model_elbo(model: LatentModel, x: Tensor, eps: Tensor | None = None, analytic_kl: bool = True) -> ELBO:
@@ -41,16 +56,57 @@ def model_elbo(model: LatentModel, x: Tensor, eps: Tensor | None = None, analyti
 
     Book: eq-elbo
     """
-    as_latent_model("model", model)
+    return _elbo_terms(model, x, eps, analytic_kl)[0]
+
+
+class RateDistortion(NamedTuple):
+    """Per-example distortion and rate, ``(b,)`` each; with ``distortion="nats"`` their sum is the negative ELBO."""
+
+    distortion: Tensor
+    rate: Tensor
+
+    @property
+    def total(self) -> Tensor:
+        """``distortion + rate``, ``(b,)``: the negative ELBO when the distortion is in nats."""
+        return self.distortion + self.rate
+
+
+def _decoder_mean(likelihood: str, x_out: Tensor) -> Tensor:
+    """``E[x | z]`` from the decoder's output: the Bernoulli mean, the continuous Bernoulli's, or the Gaussian mean itself."""
+    if likelihood == "bernoulli":
+        return torch.sigmoid(x_out)
+    if likelihood == "continuous_bernoulli":
+        return torch.distributions.ContinuousBernoulli(logits=x_out).mean
+    return x_out
+
+
+def rate_distortion(
+    model: LatentModel, x: Tensor, eps: Tensor | None = None, distortion: str = "nats", analytic_kl: bool = True
+) -> RateDistortion:
+    r"""The negative ELBO of each example as a distortion plus a rate (Alemi et al., 2018).
+
+    .. math:: D = -\mathbb E_{q(z\mid x)}\big[\log p(x\mid z)\big], \qquad
+              R = \mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big), \qquad -\mathrm{ELBO} = D + R
+
+    with one code per example, :math:`z = \mu + \sigma\odot\epsilon` (``eps`` fixes it), and the KL
+    term as in :func:`model_elbo` (closed form for the standard normal prior). ``distortion``:
+
+    - ``"nats"``: :math:`D` as above, so that ``rate_distortion(...).total`` equals
+      ``-model_elbo(...).elbo`` for the same ``eps``;
+    - ``"squared_error"``: :math:`\lVert x - \mathbb E[x\mid z]\rVert^2`, summed over pixels, for the
+      same code. It does not depend on a Gaussian decoder's variance :math:`c`, so decoders with
+      different :math:`c` can be compared on one plane; their negative ELBO is
+      :math:`\frac1{2c}(\text{squared error} + 2c\,R)` plus a constant.
+
+    Book: eq-rate-distortion
+    """
+    check_choice("distortion", distortion, ("nats", "squared_error"))
+    terms, x_out = _elbo_terms(model, x, eps, analytic_kl)
+    if distortion == "nats":
+        return RateDistortion(-terms.recon, terms.kl)
     x = _as_data(model, x)
-    mu, logvar = model.encode(x)
-    z = stats.reparameterize(mu, logvar, eps)
-    x_out = model.decode(z)
-    if analytic_kl and model.prior_is_standard:
-        return elbo(x, x_out, mu, logvar, likelihood=model.likelihood, c=model.c)
-    recon = log_px_given_z(x, x_out, model.likelihood, model.c)  # (b,)
-    kl = stats.diag_gaussian_log_prob(z, mu, logvar) - model.log_prior(z)  # (b,): log q(z|x) - log p(z)
-    return ELBO(recon - kl, recon, kl)
+    err = (x - _decoder_mean(model.likelihood, x_out)).pow(2).flatten(1).sum(1)  # (b,)
+    return RateDistortion(err, terms.kl)
 
 
 def log_weights(

@@ -13,6 +13,7 @@ callable of the same form.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
@@ -22,12 +23,15 @@ from torch import Tensor, nn
 
 from . import stats
 from .diagnostics import kl_per_dimension
-from .estimators import _as_data, model_elbo
-from .guards import check_float_tensor, check_number, describe
+from .estimators import _as_data, _elbo_terms, model_elbo
+from .guards import check_float_tensor, check_number, check_same_shape, describe
 from .models import VAE, Autoencoder, DigitClassifier, LatentModel, SuperResolver
 from .objectives import ELBO, log_px_given_z, reconstruction_error
 
-__all__ = ["LossOutput", "ReconstructionLoss", "ELBOLoss", "free_bits_kl", "CrossEntropyLoss", "default_loss", "check_loss_output"]
+__all__ = [
+    "LossOutput", "ReconstructionLoss", "ELBOLoss", "free_bits_kl", "calibrated_gaussian_nll", "CalibratedGaussianLoss",
+    "CrossEntropyLoss", "default_loss", "check_loss_output",
+]
 
 
 class LossOutput(NamedTuple):
@@ -119,6 +123,61 @@ class ELBOLoss:
         return LossOutput(
             loss,
             {"elbo": terms.elbo.mean().detach(), "recon": terms.recon.mean().detach(), "kl": terms.kl.mean().detach()},
+        )
+
+
+def calibrated_gaussian_nll(x: Tensor, x_mean: Tensor) -> Tensor:
+    r"""``-log p(x | z)`` per example for a Gaussian decoder whose variance is calibrated on the batch (Rybkin et al., 2021).
+
+    .. math:: c^* = \frac1{bD}\sum_{i=1}^b \lVert x_i - \hat x_i\rVert^2, \qquad
+              -\log p(x_i\mid z_i) = \frac{\lVert x_i - \hat x_i\rVert^2}{2c^*} + \frac D2 \log(2\pi c^*)
+
+    ``x`` and ``x_mean`` (:math:`\hat x`, the decoder's means): ``(b, ...)`` of the same shape, with
+    :math:`D` values per example. :math:`c^*`, the mean squared error per value over the whole batch,
+    is the variance that minimises the batch's summed negative log-likelihood, so the batch's total
+    is :math:`\frac{bD}2\log(2\pi e\,c^*)`. At that minimum the derivative in :math:`c` is zero, so
+    the gradient with respect to ``x_mean`` is the same whether or not :math:`c^*` is treated as a
+    constant. A ``(b,)`` tensor.
+
+    Book: eq-calibrated-decoder
+    """
+    check_float_tensor("x", x)
+    check_float_tensor("x_mean", x_mean)
+    check_same_shape("x", x, "x_mean", x_mean)
+    if x.dim() < 2 or x.numel() == 0:
+        raise ValueError(f"x: expected a non-empty batch of shape (b, ...), got shape {tuple(x.shape)}")
+    err = (x - x_mean).pow(2).flatten(1)  # (b, D)
+    c = err.mean().clamp_min(torch.finfo(err.dtype).tiny)  # c*: one variance for the whole batch
+    return err.sum(1) / (2 * c) + 0.5 * err.shape[1] * torch.log(2 * math.pi * c)
+
+
+@dataclass
+class CalibratedGaussianLoss:
+    r"""The negative ELBO of a Gaussian-decoder VAE with its variance calibrated on each batch: the σ-VAE of Rybkin et al. (2021).
+
+    The reconstruction term is :func:`calibrated_gaussian_nll`: the decoder's variance is not the
+    model's ``c`` but, on every batch, the value :math:`c^*` that maximises the batch's ELBO, its mean
+    squared error per pixel. The KL term is the model's, as in :func:`vaebook.model_elbo`. The logged
+    ``c`` is :math:`c^*`; ``elbo``, ``recon`` and ``kl`` are the ELBO and its terms with that variance.
+    The model's own ``c`` is left as it is (it is what ``sample`` and ``log_likelihood`` use).
+
+    Book: eq-calibrated-decoder
+    """
+
+    def __call__(self, model: LatentModel, x: Tensor, target: Tensor) -> LossOutput:
+        if getattr(model, "likelihood", None) != "gaussian":
+            raise ValueError(f"model: expected a VAE with a Gaussian decoder (likelihood='gaussian'), "
+                             f"got likelihood={getattr(model, 'likelihood', None)!r}")
+        if target is not x and (target.shape != x.shape or not torch.equal(target, x)):
+            raise ValueError("target: a VAE is trained to reproduce its input; pass images without separate targets")
+        terms, x_mean = _elbo_terms(model, x, None, True)
+        x = _as_data(model, x)
+        recon = -calibrated_gaussian_nll(x, x_mean)  # (b,)
+        c = (x - x_mean).pow(2).mean().detach()
+        elbo = recon - terms.kl
+        return LossOutput(
+            -elbo.mean(),
+            {"elbo": elbo.mean().detach(), "recon": recon.mean().detach(), "kl": terms.kl.mean().detach(), "c": c},
         )
 
 
