@@ -133,6 +133,7 @@ RIGHT = {
     "slerp": _slerp,
     "free_bits_kl": lambda kl, lam: torch.maximum(kl.mean(0), torch.tensor(float(lam))).sum(),
     "mutual_information": _mutual_information,
+    "calibrated_gaussian_nll": lambda x, m: -torch.distributions.Normal(m, (x - m).pow(2).mean().sqrt()).log_prob(x).flatten(1).sum(1),
     "q_sample": lambda x0, ab, eps: ab ** 0.5 * x0 + (1 - ab) ** 0.5 * eps,
     "ddpm_step": _ddpm_step,
     "train_score_model": _score_model,
@@ -335,3 +336,16 @@ def test_square_symmetries_accepts_any_order_and_names_the_usual_slips():
     # mirror images without the transposes: 4 distinct symmetries, each twice
     msg = _fails(checks.square_symmetries, lambda x: torch.cat([x, x.flip(2), x.flip(3), x.flip(2, 3)] * 2), "wrong result on case 1 of 3")
     assert "Hint" not in msg
+
+
+@pytest.mark.parametrize("c_of, hint", [
+    (lambda e: e.mean(1, keepdim=True), "one variance for the whole batch"),
+    (lambda e: e.sum(1, keepdim=True).mean(), "divide the summed squared error by the number of pixels"),
+    (lambda e: e.mean().sqrt(), "not its square root"),
+])
+def test_calibrated_nll_with_the_wrong_variance_fails_with_its_hint(c_of, hint):
+    def wrong(x, m):
+        e = (x - m).pow(2).flatten(1)
+        return -torch.distributions.Normal(m.flatten(1), c_of(e).sqrt()).log_prob(x.flatten(1)).sum(1)
+
+    _fails(checks.calibrated_gaussian_nll, wrong, "wrong result", hint)

@@ -395,7 +395,7 @@ def test_the_two_weightings_differ_by_the_signal_to_noise_ratio():
     torch.testing.assert_close(D.eps_prediction_error(eps_hat, eps), snr * vb.reconstruction_error(x0, x0_hat))
 
 
-# --------------------------------------------------------------------------- the project check of chapter 12
+# --------------------------------------------------------------------------- the project check of chapter 13
 def _score_model_by_dsm(x, sigma, steps):
     """A correct solution: an MLP trained on the DSM target with fresh noise per batch (global RNG, unseeded)."""
     net = torch.nn.Sequential(torch.nn.Linear(2, 128), torch.nn.SiLU(), torch.nn.Linear(128, 128), torch.nn.SiLU(), torch.nn.Linear(128, 2))

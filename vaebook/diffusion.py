@@ -1,6 +1,6 @@
 r"""From denoising to diffusion: Tweedie's formula, denoising score matching, and a small DDPM.
 
-Chapter 12 of the book. Three layers, each built on the one before:
+Chapter 13 of the book. Three layers, each built on the one before:
 
 - **Tweedie's formula** on a model whose every answer has a closed form: a mixture of diagonal
   Gaussians (:class:`GaussianMixture`). Noise of variance :math:`\sigma^2` keeps it a mixture, so

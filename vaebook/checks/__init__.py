@@ -11,9 +11,11 @@ from .parts12 import *  # noqa: F403  (the exercise checks of chapters 0-9, list
 from .parts12 import __all__ as _parts12
 from .bounds import *  # noqa: F403  (the exercise checks of chapter 10, listed in bounds.__all__)
 from .bounds import __all__ as _bounds
-from .diffusion import *  # noqa: F403  (the exercise checks of chapter 12, listed in diffusion.__all__)
+from .diffusion import *  # noqa: F403  (the exercise checks of chapter 13, listed in diffusion.__all__)
 from .diffusion import __all__ as _diffusion
 from .failures import *  # noqa: F403  (the exercise checks of chapter 11, listed in failures.__all__)
 from .failures import __all__ as _failures
+from .rate_distortion import *  # noqa: F403  (the exercise checks of chapter 12, listed in rate_distortion.__all__)
+from .rate_distortion import __all__ as _rate_distortion
 
-__all__ = ["Case", "CheckFailed", "check", *_parts12, *_bounds, *_diffusion, *_failures]
+__all__ = ["Case", "CheckFailed", "check", *_parts12, *_bounds, *_diffusion, *_failures, *_rate_distortion]

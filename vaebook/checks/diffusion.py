@@ -1,4 +1,4 @@
-"""The checks of the coding exercises of chapter 12 (from denoising to diffusion), one function per exercise.
+"""The checks of the coding exercises of chapter 13 (from denoising to diffusion), one function per exercise.
 
 Each takes the student's function, runs it on the inputs listed here, and compares it with the
 library's reference in :mod:`vaebook.diffusion` through :func:`vaebook.checks.core.check`.
@@ -104,7 +104,7 @@ def ddpm_step(fn: Callable[[Tensor, Tensor, float, float, Tensor | None], Tensor
 
 
 def _chapter_mixture() -> _diffusion.GaussianMixture:
-    """The chapter's 2-D mixture of three Gaussians (book/12_diffusion.ipynb)."""
+    """The chapter's 2-D mixture of three Gaussians (book/13_diffusion.ipynb)."""
     return _diffusion.GaussianMixture(
         weights=torch.tensor([0.5, 0.3, 0.2]),
         means=torch.tensor([[-2.0, 0.0], [1.5, 1.5], [1.0, -2.0]]),
