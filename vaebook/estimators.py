@@ -85,8 +85,13 @@ def rate_distortion(
 ) -> RateDistortion:
     r"""The negative ELBO of each example as a distortion plus a rate (Alemi et al., 2018).
 
-    .. math:: D = -\mathbb E_{q(z\mid x)}\big[\log p(x\mid z)\big], \qquad
-              R = \mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big), \qquad -\mathrm{ELBO} = D + R
+    .. math::
+
+       D = -\mathbb E_{q(z\mid x)}\big[\log p(x\mid z)\big]
+
+       R = \mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big)
+
+       -\mathrm{ELBO} = D + R
 
     with one code per example, :math:`z = \mu + \sigma\odot\epsilon` (``eps`` fixes it), and the KL
     term as in :func:`model_elbo` (closed form for the standard normal prior). ``distortion``:
