@@ -21,7 +21,7 @@ from torch import Tensor
 from . import stats
 from .estimators import _as_data, log_weights
 from .guards import check_choice, check_finite, check_float_tensor, check_int, describe, value_checks_enabled
-from .losses import LossOutput
+from .losses import LossOutput, _check_reconstruction_target
 from .models import LatentModel, as_latent_model
 from .objectives import log_px_given_z
 
@@ -148,8 +148,7 @@ class IWAELoss:
         check_choice("estimator", self.estimator, ESTIMATORS)
 
     def __call__(self, model: LatentModel, x: Tensor, target: Tensor) -> LossOutput:
-        if target is not x and (target.shape != x.shape or not torch.equal(target, x)):
-            raise ValueError("target: a VAE is trained to reproduce its input; pass images without separate targets")
+        _check_reconstruction_target(x, target)
         as_latent_model("model", model)
         bound, log_w = _objective(model, _as_data(model, x), self.k, self.estimator, None, None)  # (b,), (k, b)
         return LossOutput(-bound.mean(), {"bound": bound.mean().detach(), "elbo": log_w.mean().detach()})

@@ -32,18 +32,24 @@ def _as_data(model: LatentModel, x: Tensor, name: str = "x") -> Tensor:
     raise ValueError(f"{name}: expected examples of shape {shape} (or flattened) in a batch, got shape {tuple(x.shape)}")
 
 
-def _elbo_terms(model: LatentModel, x: Tensor, eps: Tensor | None, analytic_kl: bool) -> tuple[ELBO, Tensor]:
-    """The ELBO's terms per example, and the decoder's output for the one code per example that they used."""
+def _code_and_decode(model: LatentModel, x: Tensor, eps: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """``x`` as the model's data, ``q(z|x)``'s ``mu`` and ``logvar``, one code ``z`` per example, and the decoder's output at it."""
     as_latent_model("model", model)
     x = _as_data(model, x)
     mu, logvar = model.encode(x)
     z = stats.reparameterize(mu, logvar, eps)
-    x_out = model.decode(z)
+    return x, mu, logvar, z, model.decode(z)
+
+
+def _elbo_at(
+    model: LatentModel, x: Tensor, x_out: Tensor, mu: Tensor, logvar: Tensor, z: Tensor, analytic_kl: bool, c: float | Tensor
+) -> ELBO:
+    """The ELBO's terms per example for the code ``z`` of :func:`_code_and_decode`, with decoder variance ``c``."""
     if analytic_kl and model.prior_is_standard:
-        return elbo(x, x_out, mu, logvar, likelihood=model.likelihood, c=model.c), x_out
-    recon = log_px_given_z(x, x_out, model.likelihood, model.c)  # (b,)
+        return elbo(x, x_out, mu, logvar, likelihood=model.likelihood, c=c)
+    recon = log_px_given_z(x, x_out, model.likelihood, c)  # (b,)
     kl = stats.diag_gaussian_log_prob(z, mu, logvar) - model.log_prior(z)  # (b,): log q(z|x) - log p(z)
-    return ELBO(recon - kl, recon, kl), x_out
+    return ELBO(recon - kl, recon, kl)
 
 
 def model_elbo(model: LatentModel, x: Tensor, eps: Tensor | None = None, analytic_kl: bool = True) -> ELBO:
@@ -56,7 +62,8 @@ def model_elbo(model: LatentModel, x: Tensor, eps: Tensor | None = None, analyti
 
     Book: eq-elbo
     """
-    return _elbo_terms(model, x, eps, analytic_kl)[0]
+    x, mu, logvar, z, x_out = _code_and_decode(model, x, eps)
+    return _elbo_at(model, x, x_out, mu, logvar, z, analytic_kl, model.c)
 
 
 class RateDistortion(NamedTuple):
@@ -106,10 +113,10 @@ def rate_distortion(
     Book: eq-rate-distortion
     """
     check_choice("distortion", distortion, ("nats", "squared_error"))
-    terms, x_out = _elbo_terms(model, x, eps, analytic_kl)
+    x, mu, logvar, z, x_out = _code_and_decode(model, x, eps)
+    terms = _elbo_at(model, x, x_out, mu, logvar, z, analytic_kl, model.c)
     if distortion == "nats":
         return RateDistortion(-terms.recon, terms.kl)
-    x = _as_data(model, x)
     err = (x - _decoder_mean(model.likelihood, x_out)).pow(2).flatten(1).sum(1)  # (b,)
     return RateDistortion(err, terms.kl)
 

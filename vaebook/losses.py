@@ -13,7 +13,6 @@ callable of the same form.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
@@ -23,7 +22,7 @@ from torch import Tensor, nn
 
 from . import stats
 from .diagnostics import kl_per_dimension
-from .estimators import _as_data, _elbo_terms, model_elbo
+from .estimators import _code_and_decode, _elbo_at, model_elbo
 from .guards import check_float_tensor, check_number, check_same_shape, describe
 from .models import VAE, Autoencoder, DigitClassifier, LatentModel, SuperResolver
 from .objectives import ELBO, log_px_given_z, reconstruction_error
@@ -32,6 +31,12 @@ __all__ = [
     "LossOutput", "ReconstructionLoss", "ELBOLoss", "free_bits_kl", "calibrated_gaussian_nll", "CalibratedGaussianLoss",
     "CrossEntropyLoss", "default_loss", "check_loss_output",
 ]
+
+
+def _check_reconstruction_target(x: Tensor, target: Tensor) -> None:
+    """A VAE's loss takes the batch itself as its target (``fit`` passes ``x`` twice); anything else is refused."""
+    if target is not x and (target.shape != x.shape or not torch.equal(target, x)):
+        raise ValueError("target: a VAE is trained to reproduce its input; pass images without separate targets")
 
 
 class LossOutput(NamedTuple):
@@ -102,8 +107,7 @@ class ELBOLoss:
         self.free_bits = check_number("free_bits (nats per latent coordinate)", self.free_bits, min=0.0)
 
     def __call__(self, model: LatentModel, x: Tensor, target: Tensor) -> LossOutput:
-        if target is not x and (target.shape != x.shape or not torch.equal(target, x)):
-            raise ValueError("target: a VAE is trained to reproduce its input; pass images without separate targets")
+        _check_reconstruction_target(x, target)
         if self.free_bits == 0:
             terms = model_elbo(model, x)
             loss = -(terms.recon - self.beta * terms.kl).mean()
@@ -112,10 +116,8 @@ class ELBOLoss:
                 raise ValueError(f"free_bits: expected a model with the standard normal prior (free bits floor the KL of "
                                  f"each coordinate, which a learned prior does not split into), got free_bits={self.free_bits:g} "
                                  f"for a {type(model).__name__} with a learned prior")
-            x = _as_data(model, x)
-            mu, logvar = model.encode(x)
-            z = stats.reparameterize(mu, logvar)
-            recon = log_px_given_z(x, model.decode(z), model.likelihood, model.c)  # (b,)
+            x, mu, logvar, _, x_out = _code_and_decode(model, x, None)
+            recon = log_px_given_z(x, x_out, model.likelihood, model.c)  # (b,)
             kl_j = kl_per_dimension(mu, logvar)  # (b, z_dim)
             kl = kl_j.sum(dim=1)  # (b,): the closed form, as gaussian_kl
             terms = ELBO(recon - kl, recon, kl)
@@ -146,9 +148,13 @@ def calibrated_gaussian_nll(x: Tensor, x_mean: Tensor) -> Tensor:
     check_same_shape("x", x, "x_mean", x_mean)
     if x.dim() < 2 or x.numel() == 0:
         raise ValueError(f"x: expected a non-empty batch of shape (b, ...), got shape {tuple(x.shape)}")
-    err = (x - x_mean).pow(2).flatten(1)  # (b, D)
-    c = err.mean().clamp_min(torch.finfo(err.dtype).tiny)  # c*: one variance for the whole batch
-    return err.sum(1) / (2 * c) + 0.5 * err.shape[1] * torch.log(2 * math.pi * c)
+    return -stats.gaussian_log_prob(x, x_mean, _calibrated_c(x, x_mean))
+
+
+def _calibrated_c(x: Tensor, x_mean: Tensor) -> Tensor:
+    """c*, the mean squared error per value over the whole batch (kept above 0, where ``gaussian_log_prob`` needs it)."""
+    err = (x - x_mean).pow(2)
+    return err.mean().clamp_min(torch.finfo(err.dtype).tiny)
 
 
 @dataclass
@@ -168,16 +174,15 @@ class CalibratedGaussianLoss:
         if getattr(model, "likelihood", None) != "gaussian":
             raise ValueError(f"model: expected a VAE with a Gaussian decoder (likelihood='gaussian'), "
                              f"got likelihood={getattr(model, 'likelihood', None)!r}")
-        if target is not x and (target.shape != x.shape or not torch.equal(target, x)):
-            raise ValueError("target: a VAE is trained to reproduce its input; pass images without separate targets")
-        terms, x_mean = _elbo_terms(model, x, None, True)
-        x = _as_data(model, x)
-        recon = -calibrated_gaussian_nll(x, x_mean)  # (b,)
-        c = (x - x_mean).pow(2).mean().detach()
-        elbo = recon - terms.kl
+        _check_reconstruction_target(x, target)
+        x, mu, logvar, z, x_mean = _code_and_decode(model, x, None)
+        # The ELBO at c = c*, with c* held fixed: the ELBO is stationary in c there, so the gradients are
+        # those of calibrated_gaussian_nll, which lets c* follow the decoder.
+        c = _calibrated_c(x, x_mean).detach()
+        terms = _elbo_at(model, x, x_mean, mu, logvar, z, True, c)
         return LossOutput(
-            -elbo.mean(),
-            {"elbo": elbo.mean().detach(), "recon": recon.mean().detach(), "kl": terms.kl.mean().detach(), "c": c},
+            -terms.elbo.mean(),
+            {"elbo": terms.elbo.mean().detach(), "recon": terms.recon.mean().detach(), "kl": terms.kl.mean().detach(), "c": c},
         )
 
 
