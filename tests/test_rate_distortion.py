@@ -142,3 +142,22 @@ def test_calibrated_loss_is_minus_the_elbo_with_c_star_and_logs_it():
     torch.testing.assert_close(out.loss, -(recon - kl).mean(), rtol=1e-5, atol=1e-3)
     torch.testing.assert_close(out.metrics["kl"], kl.mean(), rtol=1e-5, atol=1e-4)
     assert float(model.c) == 0.5  # the model's own variance is untouched
+
+
+def test_calibrated_loss_gradient_is_that_of_the_calibrated_nll_with_c_star_free():
+    # the loss holds c* fixed; letting c* follow the decoder, as calibrated_gaussian_nll does, gives the same gradient
+    torch.manual_seed(5)
+    model = vb.VAE(z_dim=3, hidden=(16,), likelihood="gaussian").double()
+    x = _images(6, seed=8, binary=False).double()
+    torch.manual_seed(13)
+    model.zero_grad()
+    vb.CalibratedGaussianLoss()(model, x, x).loss.backward()
+    held = torch.cat([p.grad.flatten() for p in model.parameters()])
+    torch.manual_seed(13)
+    model.zero_grad()
+    mu, logvar = model.encode(x)
+    x_mean = model.decode(vb.reparameterize(mu, logvar))
+    (vb.calibrated_gaussian_nll(x, x_mean) + vb.gaussian_kl(mu, logvar)).mean().backward()
+    free = torch.cat([p.grad.flatten() for p in model.parameters()])
+    torch.testing.assert_close(held, free, rtol=1e-9, atol=1e-12)
+    assert free.abs().max() > 1e-3
