@@ -193,6 +193,26 @@ def test_binarize_draws_pixels_with_their_grey_level():
     assert abs(b.mean().item() - 0.25) < 0.005
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_binarize_is_torch_bernoulli_draw_for_draw(dtype):
+    # the oracle is torch.bernoulli: the fast path must give the same pixels and leave the generator
+    # in the same state, so that every seeded run in the book draws what it drew before
+    x = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(1), dtype=dtype)
+    x[:8] = 0.0
+    x[8:16] = 1.0  # the ends: never and always 1
+    g_ours, g_torch = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    ours, theirs = vb.binarize(x, g_ours), torch.bernoulli(x, generator=g_torch)
+    assert ours.dtype == dtype and torch.equal(ours, theirs)
+    assert ours[:8].sum() == 0 and ours[8:16].min() == 1
+    assert torch.equal(torch.rand(5, generator=g_ours), torch.rand(5, generator=g_torch))
+    torch.manual_seed(3)  # the global generator too
+    ours = vb.binarize(x)
+    torch.manual_seed(3)
+    assert torch.equal(ours, torch.bernoulli(x))
+    strided = x.transpose(2, 3)  # not contiguous: the plain torch.bernoulli path
+    assert torch.equal(vb.binarize(strided, torch.Generator().manual_seed(2)), torch.bernoulli(strided, generator=torch.Generator().manual_seed(2)))
+
+
 def test_natural_images_and_patches():
     imgs = vb.natural_images(["camera", "astronaut"])
     cam = imgs["camera"]
