@@ -171,3 +171,30 @@ def test_fit_for_a_number_of_steps_cuts_the_last_pass_short(digits):
         return torch.cat([q.detach().flatten() for q in ae.parameters()])
 
     assert torch.equal(run(steps=16), run(epochs=2))  # whole passes: the same run bit for bit
+
+
+def test_a_large_tensor_is_scanned_once_until_it_changes(monkeypatch):
+    from vaebook import guards
+
+    scans = []
+    real_isfinite = torch.isfinite
+    monkeypatch.setattr(torch, "isfinite", lambda t: scans.append(t.numel()) or real_isfinite(t))
+    x = torch.rand(1300, 1, 28, 28, generator=torch.Generator().manual_seed(0))  # 1,019,200 values: remembered
+    small = x[:10].clone()  # 7,840 values: scanned every time
+    for _ in range(3):
+        guards.check_finite("x", x)
+        guards.check_finite("small", small)
+    assert scans == [x.numel(), small.numel(), small.numel(), small.numel()]
+    x[7, 0, 3, 3] = float("nan")  # an in-place change advances the version counter: scanned again, and caught
+    with pytest.raises(ValueError, match="NaN at 1 of 1,019,200 values"):
+        guards.check_finite("x", x)
+    guards.check_range("x", torch.rand(1300, 784), 0.0, 1.0)
+    y = x.nan_to_num(0.5)
+    guards.check_range("y", y, 0.0, 1.0)
+    with pytest.raises(ValueError, match=r"values in \[0, 0.5\]"):
+        guards.check_range("y", y, 0.0, 0.5)  # another range is another check
+    y.mul_(2)
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+        guards.check_range("y", y, 0.0, 1.0)
+    del y
+    assert all(entry[0]() is not None for entry in guards._PASSED.values())  # the dead tensors' entries are gone
