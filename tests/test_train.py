@@ -1,5 +1,7 @@
 """train.py: fit lowers the loss, repeats bit for bit, stops on NaN, and its callbacks see what they should."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -171,6 +173,39 @@ def test_fit_for_a_number_of_steps_cuts_the_last_pass_short(digits):
         return torch.cat([q.detach().flatten() for q in ae.parameters()])
 
     assert torch.equal(run(steps=16), run(epochs=2))  # whole passes: the same run bit for bit
+
+
+def _weights(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_train_budget_vae_is_train_vae_with_its_documented_choices(digits):
+    vae, hist = vb.train_budget_vae(digits, steps=6, seed=4, progress=False, device="cpu")
+    assert vae.config.prior == "mixture" and vae.config.prior_components == 50
+    assert vae.config.hidden == (400, 400) and vae.config.z_dim == 32 and vae.likelihood == "bernoulli"
+    assert hist.steps == 6 and hist.images == 6 * 256
+    vb.seed_everything(4)  # the oracle: the same model and training, spelled out
+    by_hand = vb.VAE(prior="mixture", prior_components=50)
+    vb.train_vae(by_hand, digits, steps=6, batch_size=256, lr=3e-3, seed=4, progress=False, device="cpu")
+    assert torch.equal(_weights(vae), _weights(by_hand))
+    _, small = vb.train_budget_vae(digits, steps=3, batch_size=64, progress=False, device="cpu")
+    assert small.images == 3 * 64  # the caller's keywords override the recipe's
+
+
+def test_train_budget_vae_beats_train_vae_at_the_same_number_of_steps():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vb.OfflineDataWarning)
+        train = vb.load_mnist("train", root="/nonexistent-vaebook-root", download=False)
+        test = vb.load_mnist("test", root="/nonexistent-vaebook-root", download=False)
+    assert not train.full  # the 4,000 offline training digits, wherever the tests run
+    x_test = vb.binarize(test.x[:300], torch.Generator().manual_seed(0))
+    budget, _ = vb.train_budget_vae(train, steps=300, progress=False, device="cpu")
+    vb.seed_everything(0)
+    default = vb.VAE()
+    vb.train_vae(default, train, steps=300, seed=0, progress=False, device="cpu")
+    nll = {name: -vb.log_likelihood(m, x_test, k=100, generator=torch.Generator().manual_seed(1)).mean().item()
+           for name, m in (("budget", budget), ("default", default))}
+    assert nll["budget"] < nll["default"] - 3.0, nll
 
 
 def test_a_large_tensor_is_scanned_once_until_it_changes(monkeypatch):

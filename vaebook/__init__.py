@@ -107,6 +107,7 @@ from .train import (
     fit,
     seed_everything,
     train_2d_vae,
+    train_budget_vae,
     train_vae,
 )
 
@@ -144,5 +145,5 @@ __all__ = [
     "log_mean_exp", "reparameterize", "standard_normal_log_prob",
     # training
     "Callback", "History", "KLWarmup", "ProgressBar", "TimeBudget", "TrainState", "default_device",
-    "evaluate", "fit", "seed_everything", "train_vae", "train_2d_vae",
+    "evaluate", "fit", "seed_everything", "train_vae", "train_budget_vae", "train_2d_vae",
 ]
