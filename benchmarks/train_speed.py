@@ -21,6 +21,11 @@ is data). Their FLOPs per step over their time is the GEMM rate; ``vb.fit``'s ar
 its images per second times those FLOPs per image. Their ratio, the GEMM share, says how much of a
 step is the unavoidable arithmetic and how much is everything else (the optimizer, elementwise
 ops, the binarization draw, Python).
+**Where the rest goes.** Last, it runs ``vb.fit`` for a few hundred steps under ``torch.profiler``
+and splits the profiled time into the matrix products, the optimizer, the binarization draw, the
+batch gather, the other tensor operations (elementwise and reductions, forward and backward), and
+the remainder that no operator accounts for (Python: the loop, the loss's argument checks, autograd's
+bookkeeping). The profiler slows small operations down, so the shares are of the profiled run.
 Timings are wall-clock on whatever machine runs it; the README quotes a 2-core CPU.
 """
 
@@ -137,6 +142,39 @@ def time_gemms(shapes, bs: int, repeats: int = 200) -> float:
     return total
 
 
+PROFILE_CATEGORIES = (  # (name, operators whose own time it counts); everything else is "other operators"
+    ("matrix products", ("aten::mm", "aten::addmm", "aten::bmm")),
+    ("optimizer (fused Adam, zero_grad)", ("aten::_fused_adam_", "Optimizer.step#Adam.step", "Optimizer.zero_grad#Adam.zero_grad")),
+    ("binarization draw", ("aten::uniform_", "aten::bernoulli_", "aten::lt")),
+    ("batch gather", ("aten::index",)),
+)
+
+
+def profile_fit(train, bs: int, steps: int = 300) -> list[tuple[str, float]]:
+    """Shares of a profiled ``vb.fit`` run's wall time, by PROFILE_CATEGORIES, then the rest."""
+    from torch.profiler import ProfilerActivity, profile
+
+    data = train[: bs * 100]  # 100 steps an epoch, so the one-off checks at the door are a small part
+    model = make_model()
+    vb.fit(model, data, steps=50, lr=1e-3, batch_size=bs, binarize=True, device="cpu", progress=False, seed=0)  # warm-up
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        t0 = time.perf_counter()
+        vb.fit(model, data, steps=steps, lr=1e-3, batch_size=bs, binarize=True, device="cpu", progress=False, seed=0)
+        wall = time.perf_counter() - t0
+    own = {}
+    for e in prof.key_averages():
+        own[e.key] = own.get(e.key, 0.0) + e.self_cpu_time_total / 1e6  # seconds
+    shares, counted = [], 0.0
+    for name, keys in PROFILE_CATEGORIES:
+        t = sum(own.get(k, 0.0) for k in keys)
+        shares.append((name, t / wall))
+        counted += t
+    ops = sum(t for k, t in own.items() if k.startswith("aten::") or "#" in k)
+    shares.append(("other operators (elementwise, reductions, copies)", (ops - counted) / wall))
+    shares.append(("no operator (Python, autograd bookkeeping)", max(0.0, 1.0 - ops / wall)))
+    return shares
+
+
 def run_fit(train, epochs, bs):
     model = make_model()
     hist = vb.fit(model, train, epochs=epochs, lr=1e-3, batch_size=bs, binarize=True, device="cpu", progress=False, seed=0)
@@ -199,6 +237,10 @@ def main() -> None:
     print(f"GEMM rate at the model's shapes: {gemm / 1e9:.1f} GFLOP/s (median of {len(gemm_rates)}); "
           f"vb.fit's arithmetic rate: {fit_rate / 1e9:.1f} GFLOP/s")
     print(f"vb.fit's share of the GEMM rate: {fit_rate / gemm:5.2f}   (target >= 0.6)")
+    print()
+    print(f"where a step of vb.fit goes (torch.profiler, 300 steps at batch {args.batch_size}, shares of the profiled time):")
+    for name, share in profile_fit(train, args.batch_size):
+        print(f"  {name:<52} {share:6.1%}")
 
 
 if __name__ == "__main__":
