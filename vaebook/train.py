@@ -589,14 +589,14 @@ def train_budget_vae(
     images; ``benchmarks/vae_quality.py``, where the README's Performance section lists each run),
     each choice on the same wall-clock budget:
 
-    ===============================================  ==================  ==================
-    recipe                                           60 s                600 s
-    ===============================================  ==================  ==================
-    :func:`train_vae` (standard prior, batch 128)    88.4 nats           84.7 nats
-    batch 256, lr 3e-3                               88.3 nats
-    and a mixture prior of 10 components             86.8 nats
-    and 50 components (this function)                86.4 to 86.7 nats   82.9 to 83.0 nats
-    ===============================================  ==================  ==================
+    =============================================  ============  ============
+    recipe                                         60 s (nats)   600 s (nats)
+    =============================================  ============  ============
+    :func:`train_vae` (standard prior, batch 128)  88.4          84.7
+    batch 256, lr 3e-3                             88.3
+    and a mixture prior of 10 components           86.8
+    and 50 components (this function)              86.4 to 86.7  82.9 to 83.0
+    =============================================  ============  ============
 
     The learned prior gives most of the gain. Larger batches gain less: a step's fixed costs (the
     optimizer, the random draws, Python) are shared by more images, so more images are seen per
