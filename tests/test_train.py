@@ -233,3 +233,11 @@ def test_a_large_tensor_is_scanned_once_until_it_changes(monkeypatch):
         guards.check_range("y", y, 0.0, 1.0)
     del y
     assert all(entry[0]() is not None for entry in guards._PASSED.values())  # the dead tensors' entries are gone
+    with torch.inference_mode():  # no version counter: scanned every time, and still caught
+        z = torch.rand(1300, 784)
+    z_bad = z.clone()
+    guards.check_finite("z", z)
+    with torch.inference_mode():
+        z_bad[0, 0] = float("inf")
+    with pytest.raises(ValueError, match="infinity at 1 of"):
+        guards.check_finite("z", z_bad)

@@ -128,15 +128,20 @@ _REMEMBER_FROM = 1_000_000  # values; smaller tensors are cheap to scan every ti
 _PASSED: dict[int, tuple[weakref.ref, int, set]] = {}
 
 
+def _remembered(t: Tensor) -> bool:
+    """Whether ``t`` is large enough to remember, and has a version counter (inference tensors have none)."""
+    return t.numel() >= _REMEMBER_FROM and not t.is_inference()
+
+
 def _passed_before(t: Tensor, check: tuple) -> bool:
-    if t.numel() < _REMEMBER_FROM:
+    if not _remembered(t):
         return False
     entry = _PASSED.get(id(t))
     return entry is not None and entry[0]() is t and entry[1] == t._version and check in entry[2]
 
 
 def _remember_pass(t: Tensor, check: tuple) -> None:
-    if t.numel() < _REMEMBER_FROM:
+    if not _remembered(t):
         return
     key = id(t)
     entry = _PASSED.get(key)
