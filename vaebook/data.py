@@ -297,7 +297,8 @@ def binarize(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     if x.device.type == "cpu" and x.is_contiguous():
         # The same draw as torch.bernoulli(x, generator), bit for bit, and the generator ends in the
         # same state: on the CPU both take one uniform u per pixel, in order, and return u < x. This
-        # form is about 3x faster; for fit's batches of 128 digits it saves a sixth of a step.
+        # form is about 3x faster on uniform grey levels (0.35 against 1.17 ms for 128 images); on
+        # MNIST digits torch.bernoulli is quicker, and the gain is a few percent of a fit step.
         u = torch.rand(x.shape, generator=generator, dtype=x.dtype)
         return (u < x).to(x.dtype)
     return torch.bernoulli(x, generator=generator)
