@@ -161,9 +161,7 @@ def profile_fit(train, bs: int, steps: int = 300) -> list[tuple[str, float]]:
         t0 = time.perf_counter()
         vb.fit(model, data, steps=steps, lr=1e-3, batch_size=bs, binarize=True, device="cpu", progress=False, seed=0)
         wall = time.perf_counter() - t0
-    own = {}
-    for e in prof.key_averages():
-        own[e.key] = own.get(e.key, 0.0) + e.self_cpu_time_total / 1e6  # seconds
+    own = {e.key: e.self_cpu_time_total / 1e6 for e in prof.key_averages()}  # seconds, one entry per operator
     shares, counted = [], 0.0
     for name, keys in PROFILE_CATEGORIES:
         t = sum(own.get(k, 0.0) for k in keys)

@@ -78,15 +78,29 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=1000, help="importance samples for the test NLL")
     ap.add_argument("--seed", type=int, default=0, help="the training seed")
     ap.add_argument("--recipe", choices=("train_budget_vae", "train_vae"), default="train_budget_vae")
-    args, recipe = ap.parse_known_args()
-    overrides = parse_overrides(recipe)
+    model = ap.add_argument_group("the model's config, with --recipe train_vae (default: VAEConfig's)")
+    model.add_argument("--z-dim", type=int)
+    model.add_argument("--hidden", type=lambda s: tuple(int(h) for h in s.split(",")), help="widths, e.g. 512,512")
+    model.add_argument("--activation")
+    model.add_argument("--prior", choices=("standard", "mixture"))
+    model.add_argument("--prior-components", type=int)
+    training = ap.add_argument_group("training (default: the recipe's)")
+    training.add_argument("--batch-size", type=int)
+    training.add_argument("--lr", type=float)
+    training.add_argument("--schedule")
+    args = ap.parse_args()
+
+    def given(*names: str) -> dict:  # the options given on the command line
+        return {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+
+    model_options = given("z_dim", "hidden", "activation", "prior", "prior_components")
+    overrides = given("batch_size", "lr", "schedule")
     train = vb.load_mnist("train", root=args.root, download=False)
     test = vb.load_mnist("test", root=args.root, download=False)
     if not train.full:
         raise SystemExit(f"{args.root} does not hold the full MNIST (found the offline fallback)")
     x_test = vb.binarize(test.x[:1000], torch.Generator().manual_seed(0))
 
-    model_options = {k: overrides.pop(k) for k in list(overrides) if k in MODEL_OPTIONS}
     if args.recipe == "train_budget_vae":
         if model_options:
             raise SystemExit(f"{', '.join(model_options)}: train_budget_vae builds its own model; use --recipe train_vae")
@@ -114,27 +128,6 @@ def main() -> None:
     if args.save:
         vb.save(vae, args.save)
         print(f"saved to {args.save}")
-
-
-MODEL_OPTIONS = {"z_dim": int, "hidden": lambda s: tuple(int(h) for h in s.split(",")), "activation": str,
-                 "prior": str, "prior_components": int}
-RECIPE_OPTIONS = {"batch_size": int, "lr": float, "schedule": str}
-
-
-def parse_overrides(items: list[str]) -> dict:
-    """``--name value`` pairs for the model's config (MODEL_OPTIONS) or train_vae (RECIPE_OPTIONS)."""
-    known = {**MODEL_OPTIONS, **RECIPE_OPTIONS}
-    out = {}
-    it = iter(items)
-    for flag in it:
-        name = flag.lstrip("-").replace("-", "_")
-        if not flag.startswith("--") or name not in known:
-            raise SystemExit(f"unknown option {flag!r}; expected one of: {', '.join('--' + n.replace('_', '-') for n in known)}")
-        try:
-            out[name] = known[name](next(it))
-        except StopIteration:
-            raise SystemExit(f"{flag}: expected a value") from None
-    return out
 
 
 if __name__ == "__main__":
