@@ -296,11 +296,12 @@ def binarize(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         check_range("x (grey levels to binarize)", x, 0.0, 1.0)
     if x.device.type == "cpu" and x.is_contiguous():
         # The same draw as torch.bernoulli(x, generator), bit for bit, and the generator ends in the
-        # same state: on the CPU both take one uniform u per pixel, in order, and return u < x. This
-        # form is about 3x faster on uniform grey levels (0.35 against 1.17 ms for 128 images); on
-        # MNIST digits torch.bernoulli is quicker, and the gain is a few percent of a fit step.
+        # same state: on the CPU both take one uniform u per pixel, in order, and return u < x. The
+        # comparison writes its 0s and 1s straight into u's floats (8 us for 128 images, where a
+        # bool result converted to float takes 80). For 128 images this takes 0.28 ms, against
+        # torch.bernoulli's 0.42 ms on MNIST digits and 1.17 ms on uniform grey levels.
         u = torch.rand(x.shape, generator=generator, dtype=x.dtype)
-        return (u < x).to(x.dtype)
+        return torch.lt(u, x, out=u)
     return torch.bernoulli(x, generator=generator)
 
 
