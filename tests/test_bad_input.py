@@ -244,6 +244,7 @@ CASES = [
     case("fit-seconds-zero", lambda: vb.fit(ae2(), imgs(), max_seconds=0), ValueError, "max_seconds:", "> 0"),
     case("fit-schedule", lambda: vb.fit(ae2(), imgs(), schedule="step"), ValueError, "schedule:", "'constant'", "'wsd'", "'step'"),
     case("fit-warmup", lambda: vb.fit(ae2(), imgs(), warmup=1.0), ValueError, "warmup:", "<= 0.99", "1.0"),
+    case("fit-fused-str", lambda: vb.fit(ae2(), imgs(), fused="yes"), TypeError, "fused:", "True or False", "yes"),
     case("fit-data-list", lambda: vb.fit(ae2(), [1, 2, 3]), TypeError, "data:", "ImageData", "(inputs, targets)", "list"),
     case("fit-pair-lengths", lambda: vb.fit(ae2(), (torch.zeros(4, 784), torch.zeros(3, 784))), ValueError, "data:", "as many targets as inputs", "4 inputs", "3 targets"),
     case("fit-empty", lambda: vb.fit(ae2(), torch.zeros(0, 1, 28, 28)), ValueError, "data:", "non-empty"),

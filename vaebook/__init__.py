@@ -10,7 +10,8 @@ defined here. The modules build on each other in one direction, each importing o
    sampling, gradient estimators), ``exact`` (quadrature and EM, for small models), ``diagnostics``
    (the aggregate posterior, the ELBO's decomposition, active units), ``losses`` (what training minimises), ``bounds``
    (the importance-weighted bound, its training loss and its gradients' noise);
-5. ``train``: ``fit`` and its callbacks;
+5. ``fused`` (the MLP VAE's hand-derived training step, and Adam's kernel called directly), then
+   ``train``: ``fit`` and its callbacks;
 6. ``metrics``, then ``baselines``; ``plot``, ``widgets`` and ``results`` (the Results page);
 7. ``checks``: the exercises' checks, on top of everything.
 

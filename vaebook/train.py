@@ -39,6 +39,7 @@ from .guards import (
     describe,
     value_checks,
 )
+from .fused import AdamStep, fused_elbo_step
 from .losses import ELBOLoss, LossOutput, check_loss_output, default_loss
 from .models import VAE
 
@@ -277,9 +278,9 @@ def _batch(
     corrupt: Callable | None,
     generator: torch.Generator,
 ) -> tuple[Tensor, Tensor]:
-    xb = x[idx]
+    xb = x.index_select(0, idx)  # as x[idx], in half the time for a batch of MNIST digits
     if target is not None:
-        return xb, target[idx]
+        return xb, target.index_select(0, idx)
     if binarize:
         xb = _binarize(xb, generator)
     return (corrupt(xb, generator) if corrupt is not None else xb), xb
@@ -401,6 +402,7 @@ def fit(
     device: torch.device | str | None = None,
     seed: int | None = 0,
     progress: bool | None = None,
+    fused: bool = True,
 ) -> History:
     """Train ``model`` with Adam on in-memory batches; return the per-epoch :class:`History`.
 
@@ -425,6 +427,11 @@ def fit(
     - ``seed``: seeds everything first, so a run on the CPU repeats bit for bit. ``None`` does not seed.
     - ``device``: where to train, default :func:`default_device` (a GPU when there is one). The
       model goes back to the device it came from when training ends.
+    - ``fused``: for an MLP :class:`~vaebook.VAE` with a Bernoulli decoder and the standard prior
+      under the default :class:`~vaebook.ELBOLoss`, on the CPU, compute each step's gradients with
+      the hand-derived backward pass of :mod:`vaebook.fused` rather than autograd's graph: the same
+      loss, the same noise, gradients equal to rounding, and a faster step. The first step always
+      runs through autograd (and the loss's own checks). ``False`` uses autograd throughout.
 
     A non-finite loss stops training with a ``FloatingPointError`` that names the epoch and step, and
     so do weights that diverge (checked every 100 steps and after every epoch).
@@ -434,6 +441,8 @@ def fit(
     check_choice("schedule", schedule, SCHEDULES)
     warmup = check_number("warmup", warmup, min=0.0, max=0.99)
     weight_decay = check_number("weight_decay", weight_decay, min=0.0)
+    if not isinstance(fused, bool):
+        raise TypeError(f"fused: expected True or False, got {describe(fused)}")
     x, target = _training_data(data, binarize, corrupt)
     loss_fn = check_callable("loss", loss, "a loss function loss(model, x, target)") if loss is not None else default_loss(model)
     callbacks = _with_builtin_callbacks(_check_callbacks(callbacks), progress, max_seconds)
@@ -446,6 +455,8 @@ def fit(
     x, target = x.to(device), (target.to(device) if target is not None else None)
     g = torch.Generator(device=device).manual_seed(seed if seed is not None else torch.seed() % 2**63)
     opt = _adam(model, lr, weight_decay)
+    adam_step = AdamStep(opt)  # opt.step(), with less Python around the fused kernel
+    fused_step = fused_elbo_step(model, loss_fn) if fused and target is None and corrupt is None else None
     n = x.shape[0]
     bs = min(batch_size, n)
     steps_per_epoch = n // bs  # the last partial batch is dropped: every step sees bs examples
@@ -467,18 +478,20 @@ def fit(
                 for group in opt.param_groups:
                     group["lr"] = lr * factor
                 # the data were scanned at the door; the first batch also checks the loss's own inputs
+                by_hand = fused_step if state.step > 0 else None
                 with value_checks(state.step == 0):
                     xb, tb = _batch(x, target, perm[i * bs:(i + 1) * bs], binarize, corrupt, g)
-                    out = check_loss_output(loss_fn(model, xb, tb))
+                    out = by_hand(xb) if by_hand is not None else check_loss_output(loss_fn(model, xb, tb))
                 if not torch.isfinite(out.loss):
                     raise FloatingPointError(
                         f"the loss became {out.loss.item()} at epoch {state.epoch}, step {i + 1} "
                         f"(step {state.step + 1} overall) with lr={lr * factor:.3g}; "
                         "try a lower learning rate, or check the data for NaN or infinite values"
                     )
-                opt.zero_grad(set_to_none=True)
-                out.loss.backward()
-                opt.step()
+                if by_hand is None:  # the fused step has set every .grad already
+                    opt.zero_grad(set_to_none=True)
+                    out.loss.backward()
+                adam_step()
                 state.step += 1
                 if total is not None:
                     state.progress = state.step / total

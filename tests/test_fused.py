@@ -1,0 +1,193 @@
+"""fused.py: the hand-derived ELBO step equals autograd's and finite differences, applies only where
+it is exact, and the direct Adam call is opt.step() bit for bit."""
+
+import pytest
+import torch
+
+import vaebook as vb
+from vaebook.fused import AdamStep, FusedELBOStep, fused_elbo_step
+
+SHAPE = (1, 4, 5)  # 20 pixels: small enough for float64 finite differences
+
+
+def _vae(activation="elu", hidden=(16, 8), seed=0, **kw):
+    torch.manual_seed(seed)
+    return vb.VAE(z_dim=3, hidden=hidden, activation=activation, image_shape=SHAPE, **kw).double()
+
+
+def _batch(n=7, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.bernoulli(torch.rand(n, *SHAPE, dtype=torch.float64, generator=g), generator=g)
+
+
+def _autograd(model, loss, x, seed):
+    """The oracle: the library's ELBOLoss through autograd, with the noise drawn after ``seed``."""
+    for p in model.parameters():
+        p.grad = None
+    torch.manual_seed(seed)
+    out = loss(model, x, x)
+    out.loss.backward()
+    return out, [p.grad.clone() for p in model.parameters()]
+
+
+def _fused(model, loss, x, seed):
+    for p in model.parameters():
+        p.grad = None
+    torch.manual_seed(seed)
+    out = fused_elbo_step(model, loss)(x)
+    return out, [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("activation", ["relu", "elu", "tanh", "silu", "softplus", "linear"])
+@pytest.mark.parametrize("hidden", [(16,), (16, 8)])
+@pytest.mark.parametrize("beta", [1.0, 0.3, 0.0])
+def test_fused_step_equals_autograd(activation, hidden, beta):
+    model, x = _vae(activation, hidden), _batch()
+    loss = vb.ELBOLoss(beta=beta)
+    ref, ref_grads = _autograd(model, loss, x, seed=5)
+    out, grads = _fused(model, loss, x, seed=5)
+    torch.testing.assert_close(out.loss, ref.loss.detach(), rtol=0, atol=1e-12)
+    for k in ("elbo", "recon", "kl"):
+        torch.testing.assert_close(out.metrics[k], ref.metrics[k], rtol=0, atol=1e-12)
+    for (name, _), g, r in zip(model.named_parameters(), grads, ref_grads, strict=True):
+        assert g.shape == r.shape, name
+        torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-12, msg=name)
+    assert not out.loss.requires_grad and all(not v.requires_grad for v in out.metrics.values())
+
+
+@pytest.mark.parametrize("activation", ["elu", "tanh"])
+def test_fused_gradient_matches_finite_differences(activation):
+    """An oracle that shares nothing with the step: central differences of the loss along random directions."""
+    model, x = _vae(activation), _batch()
+    loss = vb.ELBOLoss(beta=0.6)
+    _, grads = _fused(model, loss, x, seed=9)
+    params = list(model.parameters())
+    g = torch.Generator().manual_seed(3)
+    h = 1e-6
+    for _ in range(4):
+        v = [torch.randn(p.shape, dtype=p.dtype, generator=g) for p in params]
+        values = []
+        for sign in (1.0, -1.0):
+            with torch.no_grad():
+                for p, d in zip(params, v, strict=True):
+                    p.add_(d, alpha=sign * h)
+            torch.manual_seed(9)  # the same noise eps at both points
+            with torch.no_grad():
+                values.append(loss(model, x, x).loss.item())
+            with torch.no_grad():
+                for p, d in zip(params, v, strict=True):
+                    p.sub_(d, alpha=sign * h)
+        numeric = (values[0] - values[1]) / (2 * h)
+        analytic = sum((gr * d).sum().item() for gr, d in zip(grads, v, strict=True))
+        assert abs(numeric - analytic) < 1e-6 * max(1.0, abs(analytic)), (numeric, analytic)
+
+
+def test_fused_step_applies_to_the_course_vaes_and_to_nothing_else():
+    assert isinstance(fused_elbo_step(vb.VAE(), vb.ELBOLoss()), FusedELBOStep)  # train_vae's model
+    assert isinstance(fused_elbo_step(vb.VAE(z_dim=20, hidden=(400,), activation="relu"), vb.ELBOLoss(beta=0.5)), FusedELBOStep)
+
+    class MyVAE(vb.VAE):
+        pass
+
+    class MyLoss(vb.ELBOLoss):
+        pass
+
+    hooked = vb.VAE(hidden=(8,))
+    hooked.decoder.register_forward_hook(lambda m, i, o: None)
+    frozen = vb.VAE(hidden=(8,))
+    frozen.encoder[1][0].weight.requires_grad_(False)
+    tensor_hooked = vb.VAE(hidden=(8,))
+    tensor_hooked.decoder[0].bias.register_hook(lambda g: g)
+    refused = {
+        "conv": (vb.VAE(arch="conv", hidden=(4, 8)), vb.ELBOLoss()),
+        "gaussian": (vb.VAE(likelihood="gaussian"), vb.ELBOLoss()),
+        "continuous Bernoulli": (vb.VAE(likelihood="continuous_bernoulli"), vb.ELBOLoss()),
+        "mixture prior": (vb.VAE(prior="mixture"), vb.ELBOLoss()),
+        "free bits": (vb.VAE(), vb.ELBOLoss(free_bits=0.5)),
+        "IWAE loss": (vb.VAE(), vb.IWAELoss(k=5)),
+        "a subclass of ELBOLoss": (vb.VAE(), MyLoss()),
+        "a subclass of VAE": (MyVAE(), vb.ELBOLoss()),
+        "an autoencoder": (vb.Autoencoder(), vb.ELBOLoss()),
+        "a forward hook": (hooked, vb.ELBOLoss()),
+        "a frozen weight": (frozen, vb.ELBOLoss()),
+        "a gradient hook": (tensor_hooked, vb.ELBOLoss()),
+        "bfloat16": (vb.VAE(hidden=(8,)).to(torch.bfloat16), vb.ELBOLoss()),
+    }
+    for why, (model, loss) in refused.items():
+        assert fused_elbo_step(model, loss) is None, why
+
+
+@pytest.fixture(scope="module")
+def digits():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(256, 1, 28, 28, generator=g) * (torch.rand(256, 1, 28, 28, generator=g) < 0.2)
+    return vb.ImageData(x, torch.zeros(256, dtype=torch.long), "synthetic")
+
+
+def _train(digits, fused, **kw):
+    vb.seed_everything(0)
+    vae = vb.VAE(z_dim=4, hidden=(32,))
+    hist = vb.fit(vae, digits, steps=40, lr=3e-3, batch_size=32, binarize=True, progress=False, device="cpu", fused=fused, **kw)
+    after = torch.randn(3)  # the next global draw: equal iff both runs drew the same noise
+    return vae, hist, after
+
+
+@pytest.mark.parametrize("callbacks", [[], [vb.KLWarmup(0.5)]], ids=["elbo", "kl-warmup"])
+def test_fit_with_the_fused_step_trains_as_autograd_does(digits, callbacks):
+    a, hist_a, next_a = _train(digits, fused=False, callbacks=list(callbacks))
+    b, hist_b, next_b = _train(digits, fused=True, callbacks=list(callbacks))
+    assert torch.equal(next_a, next_b)  # the same eps, step for step
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pb, pa, rtol=1e-4, atol=1e-5, msg=name)  # float32 rounding over 40 Adam steps
+    for k in ("loss", "elbo", "kl"):
+        torch.testing.assert_close(torch.tensor(hist_b.train[k]), torch.tensor(hist_a.train[k]), rtol=1e-4, atol=1e-3)
+    assert hist_b.train["elbo"][-1] > hist_b.train["elbo"][0] + 5  # and it trains
+
+
+def test_fit_still_checks_the_first_batch_on_the_fused_path():
+    vae = vb.VAE(z_dim=2, hidden=(8,))
+    grey_out_of_range = torch.full((16, 1, 28, 28), 1.5)
+    with pytest.raises(ValueError, match=r"x \(Bernoulli targets\)"):
+        vb.fit(vae, grey_out_of_range, steps=2, batch_size=8, progress=False, device="cpu")
+
+
+def _adam_pair(**opts):
+    torch.manual_seed(0)
+    a = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh(), torch.nn.Linear(4, 3))
+    b = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh(), torch.nn.Linear(4, 3))
+    b.load_state_dict(a.state_dict())
+    return a, b, torch.optim.Adam(a.parameters(), **opts), torch.optim.Adam(b.parameters(), **opts)
+
+
+@pytest.mark.parametrize("opts", [dict(lr=1e-2, fused=True), dict(lr=1e-2, fused=True, weight_decay=0.1),
+                                  dict(lr=1e-2), dict(lr=1e-2, fused=True, amsgrad=True)],
+                         ids=["fused", "weight-decay", "foreach", "amsgrad"])
+def test_adam_step_is_opt_step_bit_for_bit(opts):
+    a, b, opt_a, opt_b = _adam_pair(**opts)
+    direct = AdamStep(opt_b)
+    g = torch.Generator().manual_seed(1)
+    for step in range(6):
+        x = torch.randn(8, 5, generator=g)
+        for model, opt in ((a, opt_a), (b, opt_b)):
+            opt.zero_grad(set_to_none=True)
+            model(x).pow(2).sum().backward()
+            opt.param_groups[0]["lr"] = 1e-2 / (step + 1)  # fit changes the learning rate every step
+        opt_a.step()
+        direct()
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+        for key in opt_a.state[pa]:
+            assert torch.equal(opt_a.state[pa][key], opt_b.state[pb][key]), key
+    assert direct.direct == (opts.get("fused", False) and not opts.get("amsgrad", False))
+
+
+def test_adam_step_runs_step_hooks_through_opt_step():
+    _, b, _, opt = _adam_pair(lr=1e-2, fused=True)
+    calls = []
+    opt.register_step_post_hook(lambda o, args, kwargs: calls.append(1))
+    direct = AdamStep(opt)
+    for _ in range(3):
+        opt.zero_grad(set_to_none=True)
+        b(torch.ones(2, 5)).sum().backward()
+        direct()
+    assert len(calls) == 3
