@@ -21,7 +21,9 @@ forward product, the weight gradient and the input gradient (none for the first 
 is data). Their FLOPs per step over their time is the GEMM rate; ``vb.fit``'s arithmetic rate is
 its images per second times those FLOPs per image. Their ratio, the GEMM share, says how much of a
 step is the unavoidable arithmetic and how much is everything else (the optimizer, elementwise
-ops, the binarization draw, Python).
+ops, the binarization draw, Python). The ceiling beside it counts the two other kernels no step can
+skip, the binarization's uniform draw and the fused Adam kernel, timed alone: the share a step would
+reach if its elementwise operations and Python cost nothing.
 **Where the rest goes.** Last, it runs ``vb.fit`` for a few hundred steps under ``torch.profiler``
 and splits the profiled time into the matrix products, the optimizer, the binarization draw, the
 batch gather, the other tensor operations (elementwise and reductions, forward and backward), and
@@ -143,11 +145,36 @@ def time_gemms(shapes, bs: int, repeats: int = 200) -> float:
     return total
 
 
+def _median_seconds(fn, repeats: int = 200) -> float:
+    for _ in range(10):  # warm-up
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def time_floor_extras(model: vb.VAE, bs: int) -> float:
+    """Seconds per step of the two other kernels no step can skip: the uniform draw of the
+    binarization (one per pixel, from one generator) and the fused Adam kernel over the parameters."""
+    g = torch.Generator().manual_seed(0)
+    draw = _median_seconds(lambda: torch.rand(bs, 784, generator=g))
+    params = [p.detach().clone() for p in model.parameters()]
+    grads, m, v = ([torch.randn_like(p) * 1e-3 for p in params] for _ in range(3))
+    v = [t.abs() for t in v]
+    steps = [torch.tensor(10.0) for _ in params]
+    adam = _median_seconds(lambda: torch._fused_adam_(params, grads, m, v, [], steps, amsgrad=False, lr=1e-3, beta1=0.9,
+                                                      beta2=0.999, weight_decay=0.0, eps=1e-8, maximize=False))
+    return draw + adam
+
+
 PROFILE_CATEGORIES = (  # (name, operators whose own time it counts); everything else is "other operators"
     ("matrix products", ("aten::mm", "aten::addmm", "aten::bmm")),
     ("optimizer (fused Adam, zero_grad)", ("aten::_fused_adam_", "aten::_foreach_add_", "Optimizer.step#Adam.step", "Optimizer.zero_grad#Adam.zero_grad")),
     ("binarization draw", ("aten::uniform_", "aten::bernoulli_", "aten::lt")),
-    ("batch gather", ("aten::index",)),
+    ("batch gather", ("aten::index", "aten::index_select")),
 )
 
 
@@ -210,8 +237,11 @@ def main() -> None:
     shapes = gemm_shapes(make_model())
     flops_step = gemm_flops_per_step(shapes, args.batch_size)
     gemm_rates: list[float] = []
+    ceilings: list[float] = []  # the share a step would reach if only its GEMMs, draw and Adam kernel cost time
     for r in range(args.rounds):
-        gemm_rates.append(flops_step / time_gemms(shapes, args.batch_size))
+        gemm_seconds = time_gemms(shapes, args.batch_size)
+        gemm_rates.append(flops_step / gemm_seconds)
+        ceilings.append(gemm_seconds / (gemm_seconds + time_floor_extras(make_model(), args.batch_size)))
         print(f"  round {r + 1}: {'GEMMs at the model shapes':<24} {gemm_rates[-1] / 1e9:9.1f} GFLOP/s", flush=True)
         for name, fn in runs:
             model, ips = fn()
@@ -239,6 +269,8 @@ def main() -> None:
     print(f"GEMM rate at the model's shapes: {gemm / 1e9:.1f} GFLOP/s (median of {len(gemm_rates)}); "
           f"vb.fit's arithmetic rate: {fit_rate / 1e9:.1f} GFLOP/s")
     print(f"vb.fit's share of the GEMM rate: {fit_rate / gemm:5.2f}   (target >= 0.6)")
+    print(f"ceiling: the share of a step that ran only its GEMMs, the binarization's uniform draw and the fused "
+          f"Adam kernel: {statistics.median(ceilings):5.2f}")
     print()
     print(f"where a step of vb.fit goes (torch.profiler, 300 steps at batch {args.batch_size}, shares of the profiled time):")
     for name, share in profile_fit(train, args.batch_size):

@@ -2,6 +2,10 @@
 
 ``fit`` knows nothing about the model it trains: it asks the loss (by default
 :func:`vaebook.losses.default_loss` for the model) for a scalar to minimise and for metrics to log.
+The one exception is a speed-up, not a change of objective: for an MLP VAE with a Bernoulli
+decoder and the standard prior under the default ELBO loss, it takes the loss and its gradients
+from :mod:`vaebook.fused`, which computes them without autograd's graph (``fit(fused=False)``
+turns this off).
 Everything else attaches through callbacks, as in minGPT's trainer: the progress bar
 (:class:`ProgressBar`), a wall-clock budget (:class:`TimeBudget`), KL warm-up (:class:`KLWarmup`),
 a live plot, early stopping.
