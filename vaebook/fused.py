@@ -13,19 +13,22 @@ gradients, from the output back:
 
 .. math::
 
-    \frac{\partial L}{\partial \ell} = \frac1b\big(\sigma(\ell) - x\big), \qquad
+    \frac{\partial L}{\partial \ell} = \frac1b\big(\sigma(\ell) - x\big)
+
     \frac{\partial L}{\partial W_k} = g_k^\top h_{k-1}, \qquad
-    \frac{\partial L}{\partial b_k} = \textstyle\sum_i g_{k,i}, \qquad
-    \frac{\partial L}{\partial h_{k-1}} = g_k W_k,
+    \frac{\partial L}{\partial b_k} = \textstyle\sum_i g_{k,i}
+
+    \frac{\partial L}{\partial h_{k-1}} = g_k W_k
 
 where :math:`g_k = \partial L / \partial a_k`; then through the code
 :math:`z = \mu + \sigma \odot \epsilon` and the closed-form KL term,
 
 .. math::
 
-    \frac{\partial L}{\partial \mu} = \frac{\partial L}{\partial z} + \frac{\beta}{b}\,\mu, \qquad
+    \frac{\partial L}{\partial \mu} = \frac{\partial L}{\partial z} + \frac{\beta}{b}\,\mu
+
     \frac{\partial L}{\partial \log\sigma^2} = \frac12\,\frac{\partial L}{\partial z} \odot \epsilon \odot \sigma
-        + \frac{\beta}{2b}\big(\sigma^2 - 1\big).
+        + \frac{\beta}{2b}\big(\sigma^2 - 1\big)
 
 :class:`AdamStep` is the other half of a step: ``torch.optim.Adam(fused=True)``'s own kernel,
 called without the Python bookkeeping around it, which for a model this small is about 40% of the
