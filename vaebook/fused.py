@@ -8,7 +8,7 @@ MLP encoder and decoder, a Bernoulli decoder and the standard normal prior, unde
 it there (``fit(fused=False)`` turns it off) and autograd everywhere else.
 
 With :math:`a_k = h_{k-1} W_k^\top + b_k` and :math:`h_k = \mathrm{act}(a_k)` for each layer, the
-batch loss is :math:`L = -\frac1b \sum_i \big(\log p(x_i\mid z_i) - \beta\,\mathrm{KL}_i\big)`, where
+loss of a batch of :math:`b` images is :math:`L = -\frac1b \sum_i \big(\log p(x_i\mid z_i) - \beta\,\mathrm{KL}_i\big)`, where
 :math:`\ell` are the decoder's logits. Its gradients, from the output back:
 
 .. math::
