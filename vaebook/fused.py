@@ -35,7 +35,8 @@ called without the Python bookkeeping around it, which for a model this small is
 optimizer's time. Its update is the same, bit for bit.
 
 The fused step draws the same noise from the same generator as the autograd path, so a seeded run sees the
-same codes; its gradients agree with autograd's to rounding (``tests/test_fused.py`` checks them
+same codes, and it computes the loss with the library's own :func:`~vaebook.stats.reparameterize` and
+:func:`~vaebook.elbo`; only the backward pass is written out. Its gradients agree with autograd's to rounding (``tests/test_fused.py`` checks them
 against autograd and against finite differences). ``benchmarks/train_speed.py`` measures the gain.
 """
 
@@ -47,8 +48,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import stats
 from .losses import ELBOLoss, LossOutput
 from .models import VAE
+from .objectives import elbo
 
 __all__ = ["FusedELBOStep", "fused_elbo_step", "AdamStep"]
 
@@ -115,22 +118,19 @@ class FusedELBOStep:
         acts_e, e = _forward(self.encoder, x)  # e: (b, 2 z_dim)
         mu, logvar = e[:, :zd], e[:, zd:]
         eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device)  # the draw stats.reparameterize makes
-        std = torch.exp(0.5 * logvar)
-        z = mu + std * eps  # (b, z_dim)
+        z = stats.reparameterize(mu, logvar, eps)  # (b, z_dim)
         acts_d, logits = _forward(self.decoder, z)  # (b, D)
-        recon = (x * logits - F.softplus(logits)).sum(1)  # (b,): log p(x|z), as stats.bernoulli_log_prob
-        var_m1 = torch.expm1(logvar)  # sigma^2 - 1
-        kl = 0.5 * (mu.pow(2) + (var_m1 - logvar).clamp_min(0.0)).sum(1)  # (b,): as stats.gaussian_kl
-        elbo = recon - kl
-        loss = -(recon - beta * kl).mean()
+        terms = elbo(x, logits, mu, logvar)  # the library's own terms: log p(x|z) and the closed-form KL
+        loss = -(terms.recon - beta * terms.kl).mean()
 
+        std, var_m1 = torch.exp(0.5 * logvar), torch.expm1(logvar)  # sigma, sigma^2 - 1
         g = torch.sigmoid(logits).sub_(x).mul_(1.0 / b)  # dL/dlogits
         g_z = _backward(self.decoder, acts_d, z, g).mm(self.decoder[0][0].weight)  # dL/dz
         g_e = torch.empty_like(e)
         torch.add(g_z, mu, alpha=beta / b, out=g_e[:, :zd])
         g_e[:, zd:] = (g_z * eps * std).mul_(0.5).add_(var_m1, alpha=0.5 * beta / b)
         _backward(self.encoder, acts_e, x, g_e)  # (no gradient for the data)
-        return LossOutput(loss, {"elbo": elbo.mean(), "recon": recon.mean(), "kl": kl.mean()})
+        return LossOutput(loss, {"elbo": terms.elbo.mean(), "recon": terms.recon.mean(), "kl": terms.kl.mean()})
 
 
 def _forward(layers: list, h: Tensor) -> tuple[list[tuple[Tensor, Tensor]], Tensor]:
