@@ -35,6 +35,7 @@ Timings are wall-clock on whatever machine runs it; the README quotes a 2-core C
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 import warnings
@@ -126,26 +127,8 @@ def gemm_flops_per_step(shapes, bs: int) -> float:
     return sum(2.0 * bs * i * o * (3 if grad_in else 2) for i, o, grad_in in shapes)
 
 
-def time_gemms(shapes, bs: int, repeats: int = 200) -> float:
-    """Seconds per step spent in the step's matrix products alone, at these shapes (median of repeats)."""
-    g = torch.Generator().manual_seed(0)
-    total = 0.0
-    for i, o, grad_in in shapes:
-        a, w, gout = (torch.randn(bs, i, generator=g), torch.randn(o, i, generator=g), torch.randn(bs, o, generator=g))
-        pairs = [(a, w.T), (gout.T, a)] + ([(gout, w)] if grad_in else [])  # forward, dW, dx
-        for left, right in pairs:
-            for _ in range(10):  # warm-up
-                left @ right
-            times = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                left @ right
-                times.append(time.perf_counter() - t0)
-            total += statistics.median(times)
-    return total
-
-
 def _median_seconds(fn, repeats: int = 200) -> float:
+    """The median wall time of ``fn()`` over ``repeats`` calls, after 10 to warm up."""
     for _ in range(10):  # warm-up
         fn()
     times = []
@@ -154,6 +137,18 @@ def _median_seconds(fn, repeats: int = 200) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def time_gemms(shapes, bs: int, repeats: int = 200) -> float:
+    """Seconds per step spent in the step's matrix products alone, at these shapes (median of repeats)."""
+    g = torch.Generator().manual_seed(0)
+    total = 0.0
+    for i, o, grad_in in shapes:
+        a, w, gout = (torch.randn(bs, i, generator=g), torch.randn(o, i, generator=g), torch.randn(bs, o, generator=g))
+        pairs = [(a, w.T), (gout.T, a)] + ([(gout, w)] if grad_in else [])  # forward, dW, dx
+        for left, right in pairs:
+            total += _median_seconds(functools.partial(torch.matmul, left, right), repeats)
+    return total
 
 
 def time_floor_extras(model: vb.VAE, bs: int) -> float:

@@ -47,6 +47,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.optim import optimizer as _optimizer
 
 from . import stats
 from .losses import ELBOLoss, LossOutput
@@ -206,15 +207,13 @@ class AdamStep:
         self.params = list(group["params"])
 
     def _can_call_kernel(self) -> bool:
-        from torch.optim import optimizer as _opt
-
         opt, group = self.opt, self.opt.param_groups[0]
         return (
             self.direct and len(opt.state) == len(self.params)
             and len(group["params"]) == len(self.params) and all(a is b for a, b in zip(group["params"], self.params, strict=True))
             and isinstance(group["lr"], float) and all(isinstance(b, float) for b in group["betas"])
             and not (opt._optimizer_step_pre_hooks or opt._optimizer_step_post_hooks)
-            and not (_opt._global_optimizer_pre_hooks or _opt._global_optimizer_post_hooks)
+            and not (_optimizer._global_optimizer_pre_hooks or _optimizer._global_optimizer_post_hooks)
             and all(p.grad is not None for p in self.params)
         )
 
