@@ -193,3 +193,135 @@ def test_adam_step_runs_step_hooks_through_opt_step():
         b(torch.ones(2, 5)).sum().backward()
         direct()
     assert len(calls) == 3
+
+
+# --------------------------------------------------------------------------- private names, checked once
+# The direct Adam call and the activations' one-pass backward kernels use names PyTorch does not
+# promise. Each is checked where the step is built; where it is missing or behaves otherwise, the
+# public path gives the same parameters.
+def _adam_run(monkeypatch=None, **patch):
+    """Six steps of fit's optimizer through AdamStep; (parameters, whether the kernel was called directly)."""
+    _, b, _, opt = _adam_pair(lr=1e-2, fused=True, weight_decay=0.1)
+    direct = AdamStep(opt)
+    g = torch.Generator().manual_seed(1)
+    for step in range(6):
+        opt.zero_grad(set_to_none=True)
+        b(torch.randn(8, 5, generator=g)).pow(2).sum().backward()
+        opt.param_groups[0]["lr"] = 1e-2 / (step + 1)
+        direct()
+    return [p.detach().clone() for p in b.parameters()], direct.direct
+
+
+def _kernel_that_does_nothing(*args, **kwargs):
+    return None
+
+
+def _kernel_with_another_signature(params, grads, exp_avgs, exp_avg_sqs, steps, lr):
+    raise AssertionError("never called: the keyword arguments do not match")
+
+
+class _TorchWith:
+    """torch as vaebook.fused sees it, with some attributes replaced (None: removed). torch.optim's own
+    code, which opt.step() runs, keeps the real ones."""
+
+    def __init__(self, **changed):
+        self.changed = changed
+
+    def __getattr__(self, name):
+        if name not in self.changed:
+            return getattr(torch, name)
+        if self.changed[name] is None:
+            raise AttributeError(f"module 'torch' has no attribute '{name}'")
+        return self.changed[name]
+
+
+@pytest.mark.parametrize("change", ["kernel removed", "kernel does nothing", "kernel re-signed", "foreach removed",
+                                    "no global hook registry", "no hook registry on the optimizer"])
+def test_adam_step_falls_back_to_opt_step_when_a_private_name_changes(monkeypatch, change):
+    from vaebook import fused
+
+    kept, used_kernel = _adam_run()
+    assert used_kernel  # this PyTorch has the kernel, and it passed the check
+    if change == "kernel removed":
+        monkeypatch.setattr(fused, "_ops", _TorchWith(_fused_adam_=None))
+    elif change == "kernel does nothing":
+        monkeypatch.setattr(fused, "_ops", _TorchWith(_fused_adam_=_kernel_that_does_nothing))
+    elif change == "kernel re-signed":
+        monkeypatch.setattr(fused, "_ops", _TorchWith(_fused_adam_=_kernel_with_another_signature))
+    elif change == "foreach removed":
+        monkeypatch.setattr(fused, "_ops", _TorchWith(_foreach_add_=None))
+    elif change == "no global hook registry":
+        monkeypatch.setattr(fused, "_optimizer", object())
+    else:
+        monkeypatch.setattr(fused, "_OPT_HOOKS", fused._OPT_HOOKS + ("_hooks_kept_elsewhere",))
+    fallback, used_kernel = _adam_run()
+    assert not used_kernel
+    for a, b in zip(kept, fallback, strict=True):
+        assert torch.equal(a, b)
+
+
+KINDS = {"relu": torch.nn.ReLU, "elu": torch.nn.ELU, "tanh": torch.nn.Tanh, "silu": torch.nn.SiLU, "softplus": torch.nn.Softplus}
+
+
+def _fused_fit(digits, activation):
+    vb.seed_everything(0)
+    vae = vb.VAE(z_dim=4, hidden=(32,), activation=activation)
+    vb.fit(vae, digits, steps=25, lr=3e-3, batch_size=32, binarize=True, progress=False, device="cpu")
+    return [p.detach().clone() for p in vae.parameters()]
+
+
+@pytest.mark.parametrize("activation", ["relu", "elu", "tanh", "silu", "softplus"])
+def test_activation_backward_falls_back_to_public_formulas(monkeypatch, digits, activation):
+    from vaebook import fused
+
+    kind = KINDS[activation]
+    fused._BACKWARD.clear()
+    assert fused._activation_backward(kind) is not fused._ACTIVATIONS[kind][1]  # the aten kernel passed its check
+    with_kernel = _fused_fit(digits, activation)
+
+    monkeypatch.setitem(fused._ATEN_BACKWARD, kind, ("no_such_backward", fused._ATEN_BACKWARD[kind][1]))  # renamed
+    fused._BACKWARD.clear()
+    try:
+        assert fused._activation_backward(kind) is fused._ACTIVATIONS[kind][1]
+        public = _fused_fit(digits, activation)
+    finally:
+        fused._BACKWARD.clear()
+    for a, b in zip(with_kernel, public, strict=True):
+        if activation == "relu":  # the course's activation: the same parameters bit for bit
+            assert torch.equal(a, b)
+        else:  # the formulas round differently from the kernels: 25 Adam steps in float32
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+
+
+def test_activation_kernel_that_disagrees_is_not_used(monkeypatch):
+    from vaebook import fused
+
+    monkeypatch.setitem(fused._ATEN_BACKWARD, torch.nn.Tanh, ("tanh_backward", lambda g, a, h: (g, a)))  # re-signed: a for h
+    fused._BACKWARD.clear()
+    try:
+        assert fused._activation_backward(torch.nn.Tanh) is fused._ACTIVATIONS[torch.nn.Tanh][1]
+    finally:
+        fused._BACKWARD.clear()
+
+
+@pytest.mark.parametrize("activation", ["relu", "elu", "tanh", "silu", "softplus"])
+def test_public_activation_formulas_equal_autograd(activation):
+    from vaebook import fused
+
+    kind = KINDS[activation]
+    assert fused._probe(kind, fused._ACTIVATIONS[kind][1])
+
+
+def test_fused_step_refuses_global_module_hooks_and_unknown_hook_registries(monkeypatch, digits):
+    calls = []
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda m, i, o: calls.append(type(m).__name__))
+    try:
+        vae = vb.VAE(z_dim=2, hidden=(8,))
+        assert fused_elbo_step(vae, vb.ELBOLoss()) is None
+        vb.fit(vae, digits, steps=3, batch_size=16, progress=False, device="cpu")
+        assert calls.count("Linear") >= 4 * 3  # the hook saw the four layers at every step: autograd's path ran them
+    finally:
+        handle.remove()
+    assert isinstance(fused_elbo_step(vb.VAE(hidden=(8,)), vb.ELBOLoss()), FusedELBOStep)
+    monkeypatch.delattr(torch.nn.modules.module, "_global_forward_hooks")
+    assert fused_elbo_step(vb.VAE(hidden=(8,)), vb.ELBOLoss()) is None  # where hooks live is unknown: autograd

@@ -34,6 +34,13 @@ where :math:`g_k = \partial L / \partial a_k`; then through the code
 called without the Python bookkeeping around it, which for a model this small is about 40% of the
 optimizer's time. Its update is the same, bit for bit.
 
+Both halves can use names that PyTorch does not promise from one release to the next: the fused
+Adam kernel, the hook registries of modules and optimizers, and the one-pass backward kernels of the
+activations (``torch.ops.aten.*_backward``). Each is checked once, where the step is built, against
+the public path; where one is missing or behaves otherwise, the step falls back to public code (the
+activations' formulas below, ``opt.step()``, or autograd where hooks cannot be seen), with the same
+parameters as a result (``tests/test_fused.py`` removes each name and compares).
+
 The fused step draws the same noise from the same generator as the autograd path, so a seeded run sees the
 same codes, and it computes the loss with the library's own :func:`~vaebook.stats.reparameterize` and
 :func:`~vaebook.elbo`; only the backward pass is written out. Its gradients agree with autograd's to rounding (``tests/test_fused.py`` checks them
@@ -56,16 +63,65 @@ from .objectives import elbo
 
 __all__ = ["FusedELBOStep", "fused_elbo_step", "AdamStep"]
 
-# activation module -> (forward, backward from the gradient at its output and its input and output);
-# the backward functions are the kernels autograd itself runs for these activations
+# Activation module -> (forward, backward from the gradient at its output and its input ``a`` and
+# output ``h``), in public operations only. The ``torch.ops.aten.*_backward`` kernels that autograd
+# itself runs do the same in one pass each; PyTorch does not promise their names or signatures, so
+# :func:`_activation_backward` uses one only after checking it once against these formulas.
 _ACTIVATIONS: dict[type, tuple[Callable[[Tensor], Tensor], Callable[[Tensor, Tensor, Tensor], Tensor]]] = {
-    nn.ReLU: (torch.relu, lambda g, a, h: torch.ops.aten.threshold_backward(g, h, 0)),
-    nn.ELU: (F.elu, lambda g, a, h: torch.ops.aten.elu_backward(g, 1.0, 1.0, 1.0, True, h)),
-    nn.Tanh: (torch.tanh, lambda g, a, h: torch.ops.aten.tanh_backward(g, h)),
-    nn.SiLU: (F.silu, lambda g, a, h: torch.ops.aten.silu_backward(g, a)),
-    nn.Softplus: (F.softplus, lambda g, a, h: torch.ops.aten.softplus_backward(g, a, 1.0, 20.0)),
+    nn.ReLU: (torch.relu, lambda g, a, h: g * (h > 0)),
+    nn.ELU: (F.elu, lambda g, a, h: torch.where(h > 0, g, g * (h + 1.0))),
+    nn.Tanh: (torch.tanh, lambda g, a, h: g * (1.0 - h * h)),
+    nn.SiLU: (F.silu, lambda g, a, h: g * torch.sigmoid(a) * (1.0 + a * (1.0 - torch.sigmoid(a)))),
+    nn.Softplus: (F.softplus, lambda g, a, h: torch.where(a > 20.0, g, g * torch.sigmoid(a))),
     nn.Identity: (lambda a: a, lambda g, a, h: g),
 }
+# activation module -> (name of its aten backward kernel, the kernel's arguments from g, a and h)
+_ATEN_BACKWARD: dict[type, tuple[str, Callable[[Tensor, Tensor, Tensor], tuple]]] = {
+    nn.ReLU: ("threshold_backward", lambda g, a, h: (g, h, 0)),
+    nn.ELU: ("elu_backward", lambda g, a, h: (g, 1.0, 1.0, 1.0, True, h)),
+    nn.Tanh: ("tanh_backward", lambda g, a, h: (g, h)),
+    nn.SiLU: ("silu_backward", lambda g, a, h: (g, a)),
+    nn.Softplus: ("softplus_backward", lambda g, a, h: (g, a, 1.0, 20.0)),
+}
+
+
+def _aten_kernel(kind: type) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
+    name, arguments = _ATEN_BACKWARD[kind]
+    op = getattr(torch.ops.aten, name)
+    return lambda g, a, h: op(*arguments(g, a, h))
+
+
+def _probe(kind: type, backward: Callable[[Tensor, Tensor, Tensor], Tensor]) -> bool:
+    """Whether ``backward`` gives autograd's gradient through activation ``kind`` on a small float64 probe."""
+    a = torch.linspace(-25.0, 25.0, 41, dtype=torch.float64).requires_grad_()
+    h = _ACTIVATIONS[kind][0](a)
+    g = torch.linspace(-1.0, 1.0, 41, dtype=torch.float64)
+    (want,) = torch.autograd.grad(h, a, g)
+    with torch.no_grad():
+        got = backward(g, a.detach(), h.detach())
+    return isinstance(got, Tensor) and got.shape == want.shape and torch.allclose(got, want, rtol=1e-12, atol=1e-15)
+
+
+# Which backward each activation uses, decided once per process on first use: the answer depends only
+# on the installed PyTorch, so it is kept for the life of the interpreter (tests clear it with
+# ``_BACKWARD.clear()`` after changing torch's attributes).
+_BACKWARD: dict[type, Callable[[Tensor, Tensor, Tensor], Tensor]] = {}
+
+
+def _activation_backward(kind: type) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
+    """The backward of activation ``kind``: the aten kernel where it exists and passes :func:`_probe`,
+    else the public formula of ``_ACTIVATIONS``."""
+    if kind not in _BACKWARD:
+        chosen = _ACTIVATIONS[kind][1]
+        if kind in _ATEN_BACKWARD:
+            try:
+                kernel = _aten_kernel(kind)
+                if _probe(kind, kernel):
+                    chosen = kernel
+            except (AttributeError, RuntimeError, TypeError):  # renamed, removed or re-signed in this PyTorch
+                pass
+        _BACKWARD[kind] = chosen
+    return _BACKWARD[kind]
 
 
 def _layers(net: nn.Module) -> list[tuple[nn.Linear, nn.Module | None]] | None:
@@ -91,12 +147,21 @@ def _layers(net: nn.Module) -> list[tuple[nn.Linear, nn.Module | None]] | None:
     return out or None
 
 
+# Module and parameter attributes that hold hooks, and the module-wide (global) hook registries.
+# None of these names is public: where one is missing, the step assumes that something is attached.
+_MODULE_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+_GLOBAL_MODULE_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+                        "_global_backward_pre_hooks")
+_UNKNOWN = object()
+
+
 def _hooked(model: nn.Module) -> bool:
-    """Whether anything is attached that autograd or a module call would run and this step would not."""
-    for m in model.modules():
-        if m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or getattr(m, "_backward_pre_hooks", None):
-            return True
-    return any(p._backward_hooks for p in model.parameters())
+    """Whether anything is attached that autograd or a module call would run and this step would not
+    (or whether this PyTorch keeps its hooks where this function cannot see them)."""
+    registries = [getattr(nn.modules.module, name, _UNKNOWN) for name in _GLOBAL_MODULE_HOOKS]
+    registries += [getattr(m, name, _UNKNOWN) for m in model.modules() for name in _MODULE_HOOKS]
+    registries += [getattr(p, "_backward_hooks", _UNKNOWN) for p in model.parameters()]
+    return any(r is _UNKNOWN or bool(r) for r in registries)
 
 
 class FusedELBOStep:
@@ -111,6 +176,8 @@ class FusedELBOStep:
         self.model, self.loss = model, loss
         self.encoder, self.decoder = encoder, decoder
         self.z_dim = model.config.z_dim
+        # each layer's activation backward, chosen once here (see _activation_backward)
+        self.backward = {type(act): _activation_backward(type(act)) for _, act in encoder + decoder if act is not None}
 
     @torch.no_grad()
     def __call__(self, x: Tensor) -> LossOutput:
@@ -126,11 +193,11 @@ class FusedELBOStep:
 
         std, var_m1 = torch.exp(0.5 * logvar), torch.expm1(logvar)  # sigma, sigma^2 - 1
         g = torch.sigmoid(logits).sub_(x).mul_(1.0 / b)  # dL/dlogits
-        g_z = _backward(self.decoder, acts_d, z, g).mm(self.decoder[0][0].weight)  # dL/dz
+        g_z = _backward(self.decoder, acts_d, z, g, self.backward).mm(self.decoder[0][0].weight)  # dL/dz
         g_e = torch.empty_like(e)
         torch.add(g_z, mu, alpha=beta / b, out=g_e[:, :zd])
         g_e[:, zd:] = (g_z * eps * std).mul_(0.5).add_(var_m1, alpha=0.5 * beta / b)
-        _backward(self.encoder, acts_e, x, g_e)  # (no gradient for the data)
+        _backward(self.encoder, acts_e, x, g_e, self.backward)  # (no gradient for the data)
         return LossOutput(loss, {"elbo": terms.elbo.mean(), "recon": terms.recon.mean(), "kl": terms.kl.mean()})
 
 
@@ -144,14 +211,15 @@ def _forward(layers: list, h: Tensor) -> tuple[list[tuple[Tensor, Tensor]], Tens
     return saved, h
 
 
-def _backward(layers: list, saved: list, h_in: Tensor, g: Tensor) -> Tensor:
+def _backward(layers: list, saved: list, h_in: Tensor, g: Tensor, backward: dict) -> Tensor:
     """Set the ``.grad`` of every layer's weight and bias from ``g``, the loss's gradient at the last
-    layer's output; return the gradient at the first layer's pre-activation (``h_in`` is its input)."""
+    layer's output; return the gradient at the first layer's pre-activation (``h_in`` is its input).
+    ``backward`` maps each activation's type to its backward function."""
     for k in range(len(layers) - 1, -1, -1):
         lin, act = layers[k]
         a, h = saved[k]
         if act is not None:
-            g = _ACTIVATIONS[type(act)][1](g, a, h)
+            g = backward[type(act)](g, a, h)
         below = saved[k - 1][1] if k > 0 else h_in
         lin.weight.grad = g.t().mm(below)  # (out, in)
         lin.bias.grad = g.sum(0)
@@ -187,24 +255,73 @@ def fused_elbo_step(model: nn.Module, loss) -> FusedELBOStep | None:
     return FusedELBOStep(model, loss, encoder, decoder)
 
 
+# Private names the direct Adam call relies on. PyTorch promises none of them: AdamStep checks them
+# once, when it is built (see _kernel_agrees), and goes through opt.step() wherever one is missing.
+_OPT_HOOKS = ("_optimizer_step_pre_hooks", "_optimizer_step_post_hooks")
+_GLOBAL_OPT_HOOKS = ("_global_optimizer_pre_hooks", "_global_optimizer_post_hooks")
+_ops = torch  # where the private kernels are looked up (the tests swap in a torch without them)
+
+
+def _fused_adam_kernel(params: list, grads: list, states: list, group: dict) -> None:
+    """One fused Adam update, as ``torch.optim.adam._fused_adam`` makes it: the step counts, then the kernel."""
+    steps = [s["step"] for s in states]
+    _ops._foreach_add_(steps, 1)
+    beta1, beta2 = group["betas"]
+    _ops._fused_adam_(
+        params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
+        [], steps, amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
+        eps=group["eps"], maximize=False, grad_scale=None, found_inf=None,
+    )
+
+
+def _kernel_agrees(dtype: torch.dtype) -> bool:
+    """Whether :func:`_fused_adam_kernel` exists in this PyTorch and repeats ``opt.step()``'s update bit
+    for bit: three steps of a fused Adam on a few numbers (weight decay on, learning rate changing),
+    one run through ``opt.step()`` and one through the kernel. Any error says no."""
+    try:
+        w = torch.linspace(-1.0, 1.0, 7, dtype=dtype)
+        a, b = w.clone().requires_grad_(), w.clone().requires_grad_()
+        opt_a = torch.optim.Adam([a], lr=0.1, weight_decay=0.01, fused=True)
+        opt_b = torch.optim.Adam([b], lr=0.1, weight_decay=0.01, fused=True)
+        for k in range(3):
+            for p, opt in ((a, opt_a), (b, opt_b)):
+                p.grad = torch.cos(p.detach() * (k + 1))
+                opt.param_groups[0]["lr"] = 0.1 / (k + 1)
+            opt_a.step()
+            if k == 0:
+                opt_b.step()  # makes the state the kernel then updates
+            else:
+                with torch.no_grad():
+                    _fused_adam_kernel([b], [b.grad], [opt_b.state[b]], opt_b.param_groups[0])
+        return torch.equal(a, b) and all(torch.equal(opt_a.state[a][k], opt_b.state[b][k]) for k in opt_a.state[a])
+    except (AttributeError, RuntimeError, TypeError, ValueError, KeyError):
+        return False
+
+
 class AdamStep:
     """``AdamStep(opt)()`` does what ``opt.step()`` does, bit for bit; for a ``torch.optim.Adam`` with
     ``fused=True`` and one parameter group, once its state exists, it calls the fused kernel itself.
 
     ``Optimizer.step`` spends about 0.2 ms a call on bookkeeping (hooks, grouping the tensors by
     device, profiling labels) around a kernel that takes about 0.3 ms for the 784-400-20 VAE on a
-    2-core CPU. Anything the direct call does not cover (another optimizer, AMSGrad, a tensor
-    learning rate, step hooks, a missing gradient) goes through ``opt.step()``.
+    2-core CPU. The kernel (``torch._fused_adam_``) and the hook registries it must look at are
+    private to PyTorch, so ``AdamStep`` first checks, once, that the direct call reproduces
+    ``opt.step()`` on a few numbers in this PyTorch (``direct`` says whether it will be used).
+    Anything the direct call does not cover (another optimizer, AMSGrad, a tensor learning rate,
+    step hooks, a missing gradient, a PyTorch where the check fails) goes through ``opt.step()``.
     """
 
     def __init__(self, opt: torch.optim.Optimizer):
         self.opt = opt
         group = opt.param_groups[0]
-        self.direct = (
-            type(opt) is torch.optim.Adam and len(opt.param_groups) == 1 and hasattr(torch, "_fused_adam_")
-            and bool(group.get("fused")) and not any(group.get(k) for k in ("amsgrad", "maximize", "capturable", "differentiable", "decoupled_weight_decay"))
-        )
         self.params = list(group["params"])
+        self.direct = (
+            type(opt) is torch.optim.Adam and len(opt.param_groups) == 1 and bool(group.get("fused"))
+            and not any(group.get(k) for k in ("amsgrad", "maximize", "capturable", "differentiable", "decoupled_weight_decay"))
+            and all(hasattr(opt, name) for name in _OPT_HOOKS)
+            and all(hasattr(_optimizer, name) for name in _GLOBAL_OPT_HOOKS)
+            and bool(self.params) and _kernel_agrees(self.params[0].dtype)
+        )
 
     def _can_call_kernel(self) -> bool:
         opt, group = self.opt, self.opt.param_groups[0]
@@ -212,8 +329,8 @@ class AdamStep:
             self.direct and len(opt.state) == len(self.params)
             and len(group["params"]) == len(self.params) and all(a is b for a, b in zip(group["params"], self.params, strict=True))
             and isinstance(group["lr"], float) and all(isinstance(b, float) for b in group["betas"])
-            and not (opt._optimizer_step_pre_hooks or opt._optimizer_step_post_hooks)
-            and not (_optimizer._global_optimizer_pre_hooks or _optimizer._global_optimizer_post_hooks)
+            and not any(getattr(opt, name) for name in _OPT_HOOKS)
+            and not any(getattr(_optimizer, name) for name in _GLOBAL_OPT_HOOKS)
             and all(p.grad is not None for p in self.params)
         )
 
@@ -221,13 +338,5 @@ class AdamStep:
         if not self._can_call_kernel():
             self.opt.step()
             return
-        group, state = self.opt.param_groups[0], self.opt.state
-        states = [state[p] for p in self.params]
-        steps = [s["step"] for s in states]
-        torch._foreach_add_(steps, 1)  # as torch.optim.adam._fused_adam does, then its kernel
-        beta1, beta2 = group["betas"]
-        torch._fused_adam_(
-            self.params, [p.grad for p in self.params], [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
-            [], steps, amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
-            eps=group["eps"], maximize=False, grad_scale=None, found_inf=None,
-        )
+        states = [self.opt.state[p] for p in self.params]
+        _fused_adam_kernel(self.params, [p.grad for p in self.params], states, self.opt.param_groups[0])
