@@ -66,12 +66,14 @@ unit: $(STAMP)
 	$(PY) -m pytest tests -m "not browser and not colab" -q
 
 # Colab as it is: an environment pinned to Colab's published packages (tests/colab/constraints.txt;
-# Python 3.13 where the machine has it), where pip's dry run of the setup cell must change nothing,
-# the setup cell's install and failure message and the widgets are tested, and then every chapter
+# Python 3.13 where the machine has it; torch 2.11.0), where pip's dry run of the setup cell must
+# change nothing, the setup cell's install and failure message and the widgets are tested, the
+# training step's, trainer's and checkpoints' unit tests run on Colab's torch, and then every chapter
 # runs alone from its own first cell (nbval). Those runs are what the book build renders.
 notebooks: $(STAMP)
 	$(PY) -m tests.colab_env build
 	$(PY) -m pytest tests -m colab -q
+	$(PY) -m tests.colab_env unit
 	$(PY) -m tests.colab_env nbval book --prime-cache $(BUILD)/.jupyter_cache
 
 # axe-core (npm, pinned by package-lock.json) for the browser tests' accessibility audit.

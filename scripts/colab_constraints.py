@@ -7,12 +7,14 @@ Colab publishes the packages of its runtime in the googlecolab/backend-info repo
 those versions and check that installing vaebook changes none of them. This script writes the
 pins as a pip constraints file, with its source named in its header. Three kinds of line change:
 
-- torch and torchvision become the releases installed on the test machines (2.14.1 and 0.29.1),
-  standing in for Colab's CPU builds, which are not on this machine's registry. vaebook's ranges
-  must admit both.
-- What that torch itself pins is left to it: the CUDA libraries (``nvidia-*``), ``triton`` and
-  ``setuptools`` (torch 2.14.1 needs setuptools >= 77 on Python 3.12+; Colab's torch 2.11 lives
-  with setuptools 75.2). None of these is a package vaebook or its chapters use.
+- A local version label is dropped: Colab's CPU runtime lists ``torch==2.11.0+cpu`` and
+  ``torchvision==0.26.0+cpu``, PyTorch's CPU-only builds, which only PyTorch's own package index
+  serves. The package registry serves the same releases, 2.11.0 and 0.26.0, built with CUDA; on a
+  machine without a GPU they run on the CPU like the ``+cpu`` builds, and bring the CUDA libraries
+  along (about 4.7 GB), which ``import torch`` loads.
+- What that torch itself pins is left to it: the CUDA libraries (``nvidia-*``) and ``triton``. The
+  ``+cpu`` build has none, so Colab's list holds only one of them (``nvidia-nccl-cu13``), at a version
+  that need not be the one the registry's torch asks for. vaebook uses none of them.
 - A package installed from a git commit (no version) is left out: no constraint can name it.
 
 Everything else is copied as ``name==version``.
@@ -28,8 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "colab" / "constraints.txt"
 
-STAND_INS = {"torch": "2.14.1", "torchvision": "0.29.1"}
-LEFT_TO_TORCH = re.compile(r"^(nvidia-[\w.-]+|triton|setuptools)$", re.I)
+LEFT_TO_TORCH = re.compile(r"^(nvidia-[\w.-]+|triton)$", re.I)
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)$")
 
 
@@ -39,7 +40,7 @@ def _header_lines(text: str) -> list[str]:
 
 
 def derive(freeze: str) -> str:
-    pins, stood_in, left, skipped = [], [], [], []
+    pins, relabelled, left, skipped = [], [], [], []
     for line in freeze.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
@@ -49,10 +50,9 @@ def derive(freeze: str) -> str:
             skipped.append(line.split("#")[0].strip() or line)
             continue
         name, version = m.groups()
-        key = name.lower()
-        if key in STAND_INS:
-            stood_in.append(f"{name}=={version}")
-            pins.append(f"{name}=={STAND_INS[key]}")
+        if "+" in version:
+            relabelled.append(f"{name}=={version}")
+            pins.append(f"{name}=={version.split('+')[0]}")
         elif LEFT_TO_TORCH.match(name):
             left.append(f"{name}=={version}")
         else:
@@ -63,8 +63,8 @@ def derive(freeze: str) -> str:
         *("#   " + h.lstrip("# ") for h in _header_lines(freeze)),
         "# Regenerate with: python scripts/colab_constraints.py ../shared/colab/pip-freeze.txt",
         "#",
-        "# Stand-ins (the releases on the test machines; vaebook's ranges must admit Colab's as well):",
-        *(f"#   {s}  ->  {s.split('==')[0]}=={STAND_INS[s.split('==')[0].lower()]}" for s in stood_in),
+        "# The same releases from the package registry, without the local label (there they are CUDA builds):",
+        *(f"#   {s}  ->  {s.split('+')[0]}" for s in relabelled),
         "# Left to that torch's own requirements (not used by vaebook): " + ", ".join(left),
         "# Not constrainable (installed from a git commit): " + (", ".join(skipped) or "none"),
     ]

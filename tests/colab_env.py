@@ -2,14 +2,21 @@
 
     python -m tests.colab_env build                     # the environment (reused while it is current)
     python -m tests.colab_env dry-run                   # what the setup cell's pip install would change
+    python -m tests.colab_env unit                      # the training step's and checkpoints' unit tests there
     python -m tests.colab_env nbval book [--prime-cache _build/.jupyter_cache]
 
 **The environment** (``_build/colab-env``) is a virtual environment made with Python 3.13 (Colab's;
 pyenv's where the machine has one, else the newest Python there is, and it says which) holding the
 packages that Colab preinstalls and the course touches, at Colab's versions: pip installs them under
 ``tests/colab/constraints.txt``, which ``scripts/colab_constraints.py`` derives from Colab's
-``pip-freeze.txt`` (IPython 7.34, ipywidgets 7.7.1, traitlets 5.7.1, ipykernel 6.17.1, numpy 2.1.3,
-...; torch 2.14.1 stands in for Colab's 2.11). No vaebook is in it.
+``pip-freeze.txt`` (torch 2.11.0, torchvision 0.26.0, IPython 7.34, ipywidgets 7.7.1, traitlets 5.7.1,
+ipykernel 6.17.1, numpy 2.1.3, ...). Colab's torch is its CPU-only build (``2.11.0+cpu``); the
+package registry serves the same release as a CUDA build, which runs on this CPU the same way and
+brings 4.7 GB of CUDA libraries with it (pip's cache keeps them for the next build). No vaebook is in it.
+
+**The unit tests** of the training step, the trainer and checkpoints (``tests/test_fused.py``,
+``test_train.py``, ``test_checkpoints.py``) run there too, with Colab's torch and pytest, on this
+checkout's library: the training step relies on parts of PyTorch that change between releases.
 
 **The dry run** asks that environment's pip (Colab's pip 24.1.2) what the chapters' first cell,
 ``pip install "vaebook @ <source>"``, would install, with the source pointed at a wheel built from
@@ -53,8 +60,10 @@ COLAB_PYTHON = (3, 13)
 PREINSTALLED = (
     "pip", "torch", "torchvision", "numpy", "scipy", "matplotlib", "scikit-learn", "scikit-image",
     "mlxtend", "tqdm", "pillow", "ipython", "ipykernel", "ipywidgets", "traitlets", "jupyter_client",
-    "widgetsnbextension", "jupyterlab_widgets",
+    "widgetsnbextension", "jupyterlab_widgets", "pytest",
 )
+# The unit tests that run in the environment as well (python -m tests.colab_env unit).
+UNIT_TESTS = ("tests/test_fused.py", "tests/test_train.py", "tests/test_checkpoints.py")
 
 SOURCE_LINE = re.compile(r'^VAEBOOK_SOURCE = ".*"$', flags=re.M)
 
@@ -160,7 +169,10 @@ def _fingerprint(python: Path) -> str:
 
 
 def _pip(python: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([str(python), "-m", "pip", "--disable-pip-version-check", *args], text=True, **kwargs)
+    # PIP_CONSTRAINT empty: a machine-wide constraints file (some test machines cap torch) must not
+    # stand between the environment and Colab's pins
+    env = {**os.environ, "PIP_CONSTRAINT": ""}
+    return subprocess.run([str(python), "-m", "pip", "--disable-pip-version-check", *args], text=True, env=env, **kwargs)
 
 
 def build_env(quiet: bool = False) -> Path:
@@ -360,11 +372,22 @@ def run_nbval(folder: Path, prime: Path | None, timeout: int) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def run_unit(extra: list[str]) -> int:
+    """``UNIT_TESTS`` under the environment's Python and pytest, importing vaebook from this checkout."""
+    python = build_env(quiet=True)
+    print(f"unit tests in the Colab environment ({describe_env()}): {' '.join(UNIT_TESTS)}", flush=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    cmd = [str(python), "-m", "pytest", *UNIT_TESTS, "-q", "-p", "no:cacheprovider", *extra]
+    return subprocess.run(cmd, cwd=ROOT, env=env).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.colab_env", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("build", help="make the Colab-like environment, or say that it is current")
     sub.add_parser("dry-run", help="what the setup cell's pip install would change in it")
+    u = sub.add_parser("unit", help="the training step's, trainer's and checkpoints' unit tests there")
+    u.add_argument("pytest_args", nargs="*", help="more arguments for pytest")
     n = sub.add_parser("nbval", help="run every chapter in FOLDER there, each alone, from its own first cell")
     n.add_argument("folder", type=Path)
     n.add_argument("--prime-cache", type=Path, default=None, help="store executed notebooks in this jupyter-cache")
@@ -374,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
         build_env()
         print(describe_env())
         return 0
+    if args.cmd == "unit":
+        return run_unit(args.pytest_args)
     if args.cmd == "dry-run":
         build_env(quiet=True)
         result = dry_run(build_wheel())

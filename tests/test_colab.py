@@ -24,26 +24,26 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _colab_versions() -> dict[str, list[str]]:
-    """``{name: [versions]}`` from the constraints file, with Colab's own torch and torchvision beside the stand-ins."""
+    """``{name: [versions]}`` from the constraints file: each pin, and for torch and torchvision also Colab's own label (``+cpu``)."""
     versions: dict[str, list[str]] = {}
     for line in colab_env.CONSTRAINTS.read_text().splitlines():
-        stand_in = re.match(r"^#\s+(\S+)==(\S+)\s+->\s+\S+$", line)
+        relabelled = re.match(r"^#\s+(\S+)==(\S+)\s+->\s+\S+$", line)
         pin = re.match(r"^([A-Za-z0-9][\w.-]*)==(\S+)$", line)
-        for m in (stand_in, pin):
+        for m in (relabelled, pin):
             if m:
                 versions.setdefault(colab_env._norm(m.group(1)), []).append(m.group(2))
     return versions
 
 
 def test_vaebooks_ranges_admit_the_versions_colab_ships():
-    """Every dependency's range admits Colab's version, and torch's and torchvision's also the stand-ins'."""
+    """Every dependency's range admits Colab's version, with and without its local label."""
     tomllib = pytest.importorskip("tomllib")
     from packaging.requirements import Requirement
     from packaging.version import Version
 
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     colab = _colab_versions()
-    assert colab["torch"] == ["2.11.0+cpu", "2.14.1"] and colab["ipython"] == ["7.34.0"], colab.get("torch")
+    assert colab["torch"] == ["2.11.0+cpu", "2.11.0"] and colab["ipython"] == ["7.34.0"], colab.get("torch")
     for dep in deps:
         req = Requirement(dep)
         name = colab_env._norm(req.name)
