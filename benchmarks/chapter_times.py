@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -28,13 +30,19 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests import colab_env  # noqa: E402  (the Colab environment of make notebooks)
+from tests.colab_env import jupyter_env  # noqa: E402
+
 BUDGET_SECONDS = 60.0  # on the slowest machine seen, whose reference workload took
 SLOWEST_REFERENCE = 3.93  # seconds there
 BUDGET = BUDGET_SECONDS / SLOWEST_REFERENCE  # 15.3 reference units
 
 
-def run(path: Path, data_root: str | None) -> tuple[float, str]:
+def run(path: Path, data_root: str | None, kernel: str = "python3") -> tuple[float, str]:
     env_before = dict(os.environ)
+    if kernel != "python3":  # the Colab environment: its kernel imports vaebook from this checkout
+        os.environ.update(jupyter_env(), PYTHONPATH=str(ROOT))
     os.environ["VAEBOOK_PROGRESS"] = "0"
     os.environ["VAEBOOK_STRICT_CHECKS"] = "1"
     if data_root:
@@ -43,7 +51,7 @@ def run(path: Path, data_root: str | None) -> tuple[float, str]:
         os.environ["VAEBOOK_DATA"] = str(ROOT / "_build" / "no-mnist-here")
     try:
         nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+        client = NotebookClient(nb, timeout=600, kernel_name=kernel, resources={"metadata": {"path": str(path.parent)}})
         t0 = time.perf_counter()
         try:
             client.execute()
@@ -56,8 +64,23 @@ def run(path: Path, data_root: str | None) -> tuple[float, str]:
         os.environ.update(env_before)
 
 
-def reference_seconds() -> float:
-    """Seconds for a fixed workload: 300 steps of chapter 2's convolutional autoencoder, batch 32."""
+REFERENCE = """
+import torch
+import vaebook as vb
+torch.manual_seed(0)
+ae = vb.Autoencoder(arch="conv", hidden=(32, 64), z_dim=128)
+history = vb.fit(ae, torch.rand(3_200, 1, 28, 28), steps=300, batch_size=32, lr=2e-3, progress=False, device="cpu")
+print(history.seconds)
+"""
+
+
+def reference_seconds(python: Path | None = None) -> float:
+    """Seconds for a fixed workload: 300 steps of chapter 2's convolutional autoencoder, batch 32
+    (in this process, or in a fresh one of ``python``, with vaebook from this checkout)."""
+    if python is not None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "VAEBOOK_PROGRESS": "0"}
+        out = subprocess.run([str(python), "-c", REFERENCE], capture_output=True, text=True, env=env, check=True)
+        return float(out.stdout.split()[-1])
     import torch
 
     import vaebook as vb
@@ -72,8 +95,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-root", default=None, help="a folder holding MNIST/raw, to time full MNIST too")
     ap.add_argument("--repeat", type=int, default=1, help="runs per chapter and data set; the median is shown")
+    ap.add_argument("--colab", action="store_true",
+                    help="run the chapters and the reference in the Colab environment of make notebooks "
+                         "(Colab's torch and packages; python -m tests.colab_env build makes it)")
     ap.add_argument("chapters", nargs="*", help="notebook stems (default: every chapter in book/)")
     args = ap.parse_args()
+    kernel, python = "python3", None
+    if args.colab:
+        if not colab_env.env_python().exists():
+            ap.error("--colab: no Colab environment yet; make it with: python -m tests.colab_env build")
+        kernel, python = colab_env.KERNEL_NAME, colab_env.env_python()
+        print(f"in the Colab environment: {colab_env.describe_env()}")
     paths = [ROOT / "book" / f"{c}.ipynb" for c in args.chapters] or sorted((ROOT / "book").glob("*.ipynb"))
     modes = [("offline", None)] + ([("full MNIST", args.data_root)] if args.data_root else [])
     if args.repeat < 1:
@@ -89,9 +121,9 @@ def main() -> None:
         for _, root in modes:
             runs = []
             for _ in range(args.repeat):
-                ref = reference_seconds()
+                ref = reference_seconds(python)
                 reference.append(ref)
-                seconds, status = run(p, root)
+                seconds, status = run(p, root, kernel)
                 runs.append((seconds, seconds / ref, status))
             dt = statistics.median(t for t, _, _ in runs)
             units = statistics.median(u for _, u, _ in runs)
