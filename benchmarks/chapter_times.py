@@ -98,6 +98,9 @@ def main() -> None:
     ap.add_argument("--colab", action="store_true",
                     help="run the chapters and the reference in the Colab environment of make notebooks "
                          "(Colab's torch and packages; python -m tests.colab_env build makes it)")
+    ap.add_argument("--bracket", action="store_true",
+                    help="time the reference after each chapter too, and divide by the mean of the two "
+                         "(a shared machine's speed drifts within a chapter's minute)")
     ap.add_argument("chapters", nargs="*", help="notebook stems (default: every chapter in book/)")
     args = ap.parse_args()
     kernel, python = "python3", None
@@ -124,6 +127,9 @@ def main() -> None:
                 ref = reference_seconds(python)
                 reference.append(ref)
                 seconds, status = run(p, root, kernel)
+                if args.bracket:  # the machine's speed on both sides of the chapter
+                    reference.append(reference_seconds(python))
+                    ref = (ref + reference[-1]) / 2
                 runs.append((seconds, seconds / ref, status))
             dt = statistics.median(t for t, _, _ in runs)
             units = statistics.median(u for _, u, _ in runs)
@@ -134,7 +140,7 @@ def main() -> None:
         print(f"{p.stem:<24}" + "".join(f"{c:>{width}}" for c in cells), flush=True)
     print(f"\nbudget {BUDGET:.1f} reference units per chapter ({BUDGET_SECONDS:.0f} s where the reference takes "
           f"{SLOWEST_REFERENCE} s); the slowest{' median' if args.repeat > 1 else ''} used {worst:.2f}x of it")
-    print(f"machine reference (300 steps of chapter 2's conv AE, batch 32), timed before each run: "
+    print(f"machine reference (300 steps of chapter 2's conv AE, batch 32), timed before each run{' and after it' if args.bracket else ''}: "
           f"median {statistics.median(reference):.2f} s, range {min(reference):.2f}-{max(reference):.2f} s")
 
 
