@@ -121,7 +121,8 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 # --------------------------------------------------------------------------- the environment
-def _version_of(python: Path) -> tuple[int, int]:
+def version_of(python: Path) -> tuple[int, int]:
+    """(major, minor) of the interpreter ``python``; (0, 0) where it does not run. floors_env uses it too."""
     out = subprocess.run([str(python), "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True, text=True)
     if out.returncode != 0:
         return (0, 0)
@@ -129,7 +130,8 @@ def _version_of(python: Path) -> tuple[int, int]:
     return int(major), int(minor)
 
 
-def _candidates() -> list[Path]:
+def python_candidates() -> list[Path]:
+    """Interpreters on this machine that could make an environment: pyenv's versions, then the PATH's."""
     found = []
     roots = [os.environ.get("PYENV_ROOT"), str(Path.home() / ".pyenv")]
     try:
@@ -145,7 +147,7 @@ def _candidates() -> list[Path]:
 
 def find_python() -> tuple[Path, str]:
     """Colab's Python (3.13) where this machine has one, else the newest Python 3 here: (path, why)."""
-    versions = {p: _version_of(p) for p in _candidates()}
+    versions = {p: version_of(p) for p in python_candidates()}
     versions = {p: v for p, v in versions.items() if v >= (3, 9)}
     if not versions:
         raise RuntimeError("no Python 3.9 or newer found (looked in pyenv's versions and on PATH)")
@@ -168,7 +170,7 @@ def _fingerprint(python: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _pip(python: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
+def run_pip(python: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
     # PIP_CONSTRAINT empty: a machine-wide constraints file (some test machines cap torch) must not
     # stand between the environment and Colab's pins
     env = {**os.environ, "PIP_CONSTRAINT": ""}
@@ -188,10 +190,10 @@ def build_env(quiet: bool = False) -> Path:
     subprocess.run([str(base), "-m", "venv", str(ENV)], check=True)
     t0 = time.perf_counter()
     # pip first (Colab's 24.1.2, whose resolver the setup cell meets), then the rest under the pins
-    _pip(env_python(), "install", "--quiet", "-c", str(CONSTRAINTS), "pip", check=True, stderr=subprocess.DEVNULL)
-    out = _pip(env_python(), "install", "--quiet", "-c", str(CONSTRAINTS), *PREINSTALLED, capture_output=True)
+    run_pip(env_python(), "install", "--quiet", "-c", str(CONSTRAINTS), "pip", check=True, stderr=subprocess.DEVNULL)
+    out = run_pip(env_python(), "install", "--quiet", "-c", str(CONSTRAINTS), *PREINSTALLED, capture_output=True)
     if out.returncode != 0:
-        raise RuntimeError(f"installing Colab's packages failed:\n{_pip_errors(out.stderr)}")
+        raise RuntimeError(f"installing Colab's packages failed:\n{pip_errors(out.stderr)}")
     kernel_dir = ENV / "share" / "jupyter" / "kernels" / KERNEL_NAME
     kernel_dir.mkdir(parents=True, exist_ok=True)
     spec = {
@@ -208,18 +210,19 @@ def build_env(quiet: bool = False) -> Path:
     return env_python()
 
 
-def _pip_errors(stderr: str) -> str:
+def pip_errors(stderr: str) -> str:
     # this machine's pip configuration names local package folders that may be missing: not errors
     return "\n".join(line for line in stderr.splitlines() if "is ignored: it is neither" not in line)
 
 
 def installed() -> dict[str, str]:
     """``{normalized name: version}`` of every distribution in the environment."""
-    out = _pip(env_python(), "list", "--format=json", capture_output=True, check=True)
-    return {_norm(d["name"]): d["version"] for d in json.loads(out.stdout)}
+    out = run_pip(env_python(), "list", "--format=json", capture_output=True, check=True)
+    return {normalize_name(d["name"]): d["version"] for d in json.loads(out.stdout)}
 
 
-def _norm(name: str) -> str:
+def normalize_name(name: str) -> str:
+    """A distribution's name as pip compares them (PEP 503): lower case, runs of -, _ and . as one -."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -272,19 +275,19 @@ def dry_run(wheel: Path) -> dict:
     have = installed()
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
-        out = _pip(env_python(), "install", "--dry-run", "--quiet", "--report", str(report),
+        out = run_pip(env_python(), "install", "--dry-run", "--quiet", "--report", str(report),
                    f"vaebook @ {wheel.resolve().as_uri()}", capture_output=True)
         if out.returncode != 0:
-            raise RuntimeError(f"pip's dry run failed:\n{_pip_errors(out.stderr)}")
+            raise RuntimeError(f"pip's dry run failed:\n{pip_errors(out.stderr)}")
         items = json.loads(report.read_text())["install"]
     replaced, added = [], []
     for item in items:
-        name, version = _norm(item["metadata"]["name"]), item["metadata"]["version"]
+        name, version = normalize_name(item["metadata"]["name"]), item["metadata"]["version"]
         if name in have:
             replaced.append((name, have[name], version))
         elif name != "vaebook":
             added.append((name, version))
-    return {"replaced": replaced, "added": added, "would_install": [_norm(i["metadata"]["name"]) for i in items]}
+    return {"replaced": replaced, "added": added, "would_install": [normalize_name(i["metadata"]["name"]) for i in items]}
 
 
 # --------------------------------------------------------------------------- nbval

@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.colab_env import _candidates, _norm, _pip, _pip_errors, _version_of
+from tests.colab_env import normalize_name, pip_errors, python_candidates, run_pip, version_of
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = ROOT / "_build" / "floors-env"
@@ -58,8 +58,8 @@ def floors(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
 
 
 def find_python() -> Path:
-    for p in [Path(sys.executable), *_candidates()]:
-        if _version_of(p) == PYTHON:
+    for p in [Path(sys.executable), *python_candidates()]:
+        if version_of(p) == PYTHON:
             return p
     raise RuntimeError(f"no Python {'.'.join(map(str, PYTHON))} found (looked at this Python, pyenv's versions and PATH)")
 
@@ -77,19 +77,19 @@ def build_env() -> Path:
         shutil.rmtree(ENV, ignore_errors=True)
         subprocess.run([str(base), "-m", "venv", str(ENV)], check=True)
         t0 = time.perf_counter()
-        out = _pip(python, "install", "--quiet", *pins, *TOOLS, capture_output=True)
+        out = run_pip(python, "install", "--quiet", *pins, *TOOLS, capture_output=True)
         if out.returncode != 0:
-            raise RuntimeError(f"installing the floors failed:\n{_pip_errors(out.stderr)}")
+            raise RuntimeError(f"installing the floors failed:\n{pip_errors(out.stderr)}")
         stamp.write_text(key)
         print(f"  installed in {time.perf_counter() - t0:.0f} s", flush=True)
     from packaging.version import Version
 
     have = {}
-    for line in _pip(python, "freeze", capture_output=True, check=True).stdout.splitlines():
+    for line in run_pip(python, "freeze", capture_output=True, check=True).stdout.splitlines():
         if "==" in line:
             name, version = line.split("==", 1)
-            have[_norm(name)] = Version(version)
-    wrong = [p for p in pins if have.get(_norm(p.split("==")[0])) != Version(p.split("==")[1])]
+            have[normalize_name(name)] = Version(version)
+    wrong = [p for p in pins if have.get(normalize_name(p.split("==")[0])) != Version(p.split("==")[1])]
     if wrong:
         raise RuntimeError(f"the floors environment does not hold {wrong}")
     return python

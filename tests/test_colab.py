@@ -31,7 +31,7 @@ def _colab_versions() -> dict[str, list[str]]:
         pin = re.match(r"^([A-Za-z0-9][\w.-]*)==(\S+)$", line)
         for m in (relabelled, pin):
             if m:
-                versions.setdefault(colab_env._norm(m.group(1)), []).append(m.group(2))
+                versions.setdefault(colab_env.normalize_name(m.group(1)), []).append(m.group(2))
     return versions
 
 
@@ -46,7 +46,7 @@ def test_vaebooks_ranges_admit_the_versions_colab_ships():
     assert colab["torch"] == ["2.11.0+cpu", "2.11.0"] and colab["ipython"] == ["7.34.0"], colab.get("torch")
     for dep in deps:
         req = Requirement(dep)
-        name = colab_env._norm(req.name)
+        name = colab_env.normalize_name(req.name)
         assert name in colab, f"{req.name} is not among Colab's packages: installing vaebook there would add it"
         for v in colab[name]:
             assert req.specifier.contains(Version(v), prereleases=True), f"{dep} rejects Colab's {req.name} {v}"
