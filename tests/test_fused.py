@@ -15,9 +15,15 @@ def _vae(activation="elu", hidden=(16, 8), seed=0, **kw):
     return vb.VAE(z_dim=3, hidden=hidden, activation=activation, image_shape=SHAPE, **kw).double()
 
 
-def _batch(n=7, seed=1):
+def _batch(n=7, seed=1, likelihood="bernoulli"):
+    """Binary pixels for the Bernoulli decoder, grey levels for the Gaussian one."""
     g = torch.Generator().manual_seed(seed)
-    return torch.bernoulli(torch.rand(n, *SHAPE, dtype=torch.float64, generator=g), generator=g)
+    grey = torch.rand(n, *SHAPE, dtype=torch.float64, generator=g)
+    return grey if likelihood == "gaussian" else torch.bernoulli(grey, generator=g)
+
+
+# the decoders the step covers: Bernoulli, and Gaussian with fixed variances on both sides of 1
+DECODERS = {"bernoulli": {}, "gaussian c=0.1": dict(likelihood="gaussian", c=0.1), "gaussian c=2": dict(likelihood="gaussian", c=2.0)}
 
 
 def _run(model, seed, step):
@@ -47,8 +53,10 @@ def _fused(model, loss, x, seed):
 @pytest.mark.parametrize("activation", ["relu", "elu", "tanh", "silu", "softplus", "linear"])
 @pytest.mark.parametrize("hidden", [(16,), (16, 8)])
 @pytest.mark.parametrize("beta", [1.0, 0.3, 0.0])
-def test_fused_step_equals_autograd(activation, hidden, beta):
-    model, x = _vae(activation, hidden), _batch()
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_fused_step_equals_autograd(activation, hidden, beta, decoder):
+    kw = DECODERS[decoder]
+    model, x = _vae(activation, hidden, **kw), _batch(likelihood=kw.get("likelihood", "bernoulli"))
     loss = vb.ELBOLoss(beta=beta)
     ref, ref_grads = _autograd(model, loss, x, seed=5)
     out, grads = _fused(model, loss, x, seed=5)
@@ -61,10 +69,31 @@ def test_fused_step_equals_autograd(activation, hidden, beta):
     assert not out.loss.requires_grad and all(not v.requires_grad for v in out.metrics.values())
 
 
+@pytest.mark.parametrize("decoder", DECODERS)
+@pytest.mark.parametrize("free_bits", [0.013, 0.02])  # between the coordinates' KL at the initial weights
+def test_fused_step_with_free_bits_equals_autograd(decoder, free_bits):
+    """The floor is met by some coordinates and not by others (asserted), so both sides of it are tested."""
+    kw = DECODERS[decoder]
+    model, x = _vae("elu", **kw), _batch(likelihood=kw.get("likelihood", "bernoulli"))
+    loss = vb.ELBOLoss(beta=0.8, free_bits=free_bits)
+    with torch.no_grad():
+        kl_mean = vb.kl_per_dimension(*model.encode(x)).mean(0)  # (z_dim,)
+    assert (kl_mean >= free_bits).any() and (kl_mean < free_bits).any(), kl_mean
+    ref, ref_grads = _autograd(model, loss, x, seed=5)
+    out, grads = _fused(model, loss, x, seed=5)
+    torch.testing.assert_close(out.loss, ref.loss.detach(), rtol=0, atol=1e-12)
+    for k in ("elbo", "recon", "kl"):
+        torch.testing.assert_close(out.metrics[k], ref.metrics[k], rtol=0, atol=1e-12)
+    for (name, _), g, r in zip(model.named_parameters(), grads, ref_grads, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-12, msg=name)
+
+
 @pytest.mark.parametrize("activation", ["elu", "tanh"])
-def test_fused_gradient_matches_finite_differences(activation):
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_fused_gradient_matches_finite_differences(activation, decoder):
     """An oracle that shares nothing with the step: central differences of the loss along random directions."""
-    model, x = _vae(activation), _batch()
+    kw = DECODERS[decoder]
+    model, x = _vae(activation, **kw), _batch(likelihood=kw.get("likelihood", "bernoulli"))
     loss = vb.ELBOLoss(beta=0.6)
     _, grads = _fused(model, loss, x, seed=9)
     params = list(model.parameters())
@@ -87,6 +116,8 @@ def test_fused_gradient_matches_finite_differences(activation):
 def test_fused_step_applies_to_the_course_vaes_and_to_nothing_else():
     assert isinstance(fused_elbo_step(vb.VAE(), vb.ELBOLoss()), FusedELBOStep)  # train_vae's model
     assert isinstance(fused_elbo_step(vb.VAE(z_dim=20, hidden=(400,), activation="relu"), vb.ELBOLoss(beta=0.5)), FusedELBOStep)
+    assert isinstance(fused_elbo_step(vb.VAE(likelihood="gaussian", c=0.01), vb.ELBOLoss(beta=0.2)), FusedELBOStep)  # chapter 12's
+    assert isinstance(fused_elbo_step(vb.VAE(likelihood="gaussian", c=2.0), vb.ELBOLoss(free_bits=0.5)), FusedELBOStep)  # chapter 11's
 
     class MyVAE(vb.VAE):
         pass
@@ -102,10 +133,9 @@ def test_fused_step_applies_to_the_course_vaes_and_to_nothing_else():
     tensor_hooked.decoder[0].bias.register_hook(lambda g: g)
     refused = {
         "conv": (vb.VAE(arch="conv", hidden=(4, 8)), vb.ELBOLoss()),
-        "gaussian": (vb.VAE(likelihood="gaussian"), vb.ELBOLoss()),
+        "gaussian with a learned c": (vb.VAE(likelihood="gaussian", learn_c=True), vb.ELBOLoss()),
         "continuous Bernoulli": (vb.VAE(likelihood="continuous_bernoulli"), vb.ELBOLoss()),
         "mixture prior": (vb.VAE(prior="mixture"), vb.ELBOLoss()),
-        "free bits": (vb.VAE(), vb.ELBOLoss(free_bits=0.5)),
         "IWAE loss": (vb.VAE(), vb.IWAELoss(k=5)),
         "a subclass of ELBOLoss": (vb.VAE(), MyLoss()),
         "a subclass of VAE": (MyVAE(), vb.ELBOLoss()),
@@ -126,18 +156,21 @@ def digits():
     return vb.ImageData(x, torch.zeros(256, dtype=torch.long), "synthetic")
 
 
-def _train(digits, fused, **kw):
+def _train(digits, fused, model=None, **kw):
     vb.seed_everything(0)
-    vae = vb.VAE(z_dim=4, hidden=(32,))
-    hist = vb.fit(vae, digits, steps=40, lr=3e-3, batch_size=32, binarize=True, progress=False, device="cpu", fused=fused, **kw)
+    vae = vb.VAE(z_dim=4, hidden=(32,), **(model or {}))
+    binary = vae.likelihood == "bernoulli"
+    hist = vb.fit(vae, digits, steps=40, lr=3e-3, batch_size=32, binarize=binary, progress=False, device="cpu", fused=fused, **kw)
     after = torch.randn(3)  # the next global draw: equal iff both runs drew the same noise
     return vae, hist, after
 
 
 @pytest.mark.parametrize("callbacks", [[], [vb.KLWarmup(0.5)]], ids=["elbo", "kl-warmup"])
-def test_fit_with_the_fused_step_trains_as_autograd_does(digits, callbacks):
-    a, hist_a, next_a = _train(digits, fused=False, callbacks=list(callbacks))
-    b, hist_b, next_b = _train(digits, fused=True, callbacks=list(callbacks))
+@pytest.mark.parametrize("model", [{}, dict(likelihood="gaussian", c=0.1)], ids=["bernoulli", "gaussian"])
+def test_fit_with_the_fused_step_trains_as_autograd_does(digits, callbacks, model):
+    a, hist_a, next_a = _train(digits, fused=False, model=model, callbacks=list(callbacks))
+    b, hist_b, next_b = _train(digits, fused=True, model=model, callbacks=list(callbacks))
+    assert fused_elbo_step(b, vb.ELBOLoss()) is not None  # the second run did take the fused path
     assert torch.equal(next_a, next_b)  # the same eps, step for step
     for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
         torch.testing.assert_close(pb, pa, rtol=1e-4, atol=1e-5, msg=name)  # float32 rounding over 40 Adam steps

@@ -4,8 +4,9 @@ On a CPU a small model's step is mostly not arithmetic: autograd records a node 
 operation, then walks them back one by one, and each tensor operation costs a few microseconds of
 dispatch whatever its size. For the one model the course trains most, a :class:`~vaebook.VAE` with
 MLP encoder and decoder, a Bernoulli decoder and the standard normal prior, under the default
-:class:`~vaebook.ELBOLoss`, the backward pass is short enough to write out. :func:`vaebook.fit` uses
-it there (``fit(fused=False)`` turns it off) and autograd everywhere else.
+:class:`~vaebook.ELBOLoss`, the backward pass is short enough to write out. The same holds for the
+Gaussian decoder with a fixed variance :math:`c` (chapters 9 and 12 train it on grey levels).
+:func:`vaebook.fit` uses it there (``fit(fused=False)`` turns it off) and autograd everywhere else.
 
 With :math:`a_k = h_{k-1} W_k^\top + b_k` and :math:`h_k = \mathrm{act}(a_k)` for each layer, the
 loss of a batch of :math:`b` images is :math:`L = -\frac1b \sum_i \big(\log p(x_i\mid z_i) - \beta\,\mathrm{KL}_i\big)`, where
@@ -14,6 +15,17 @@ loss of a batch of :math:`b` images is :math:`L = -\frac1b \sum_i \big(\log p(x_
 .. math::
 
     \frac{\partial L}{\partial \ell} = \frac1b\big(\sigma(\ell) - x\big)
+
+for the Bernoulli decoder, and for the Gaussian one, whose mean is :math:`m = \sigma(\ell)` and whose
+log-likelihood is :math:`-\lVert x - m\rVert^2/(2c)` plus a constant,
+
+.. math::
+
+    \frac{\partial L}{\partial \ell} = \frac{1}{bc}\,(m - x) \odot m \odot (1 - m)
+
+Then, for every layer,
+
+.. math::
 
     \frac{\partial L}{\partial W_k} = g_k^\top h_{k-1}, \qquad
     \frac{\partial L}{\partial b_k} = \textstyle\sum_i g_{k,i}
@@ -29,6 +41,10 @@ where :math:`g_k = \partial L / \partial a_k`; then through the code
 
     \frac{\partial L}{\partial \log\sigma^2} = \frac12\,\frac{\partial L}{\partial z} \odot \epsilon \odot \sigma
         + \frac{\beta}{2b}\big(\sigma^2 - 1\big)
+
+With free bits (:func:`~vaebook.free_bits_kl`) the two KL parts are multiplied, coordinate by
+coordinate, by 1 where the batch-average KL of that coordinate is at least the floor :math:`\lambda`,
+and by 0 below it.
 
 :class:`AdamStep` is the other half of a step: ``torch.optim.Adam(fused=True)``'s own kernel,
 called without the Python bookkeeping around it, which for a model this small is about 40% of the
@@ -57,9 +73,10 @@ from torch import Tensor, nn
 from torch.optim import optimizer as _optimizer
 
 from . import stats
-from .losses import ELBOLoss, LossOutput
+from .diagnostics import kl_per_dimension
+from .losses import ELBOLoss, LossOutput, free_bits_kl
 from .models import VAE
-from .objectives import elbo
+from .objectives import ELBO, elbo, log_px_given_z
 
 __all__ = ["FusedELBOStep", "fused_elbo_step", "AdamStep"]
 
@@ -176,6 +193,7 @@ class FusedELBOStep:
         self.model, self.loss = model, loss
         self.encoder, self.decoder = encoder, decoder
         self.z_dim = model.config.z_dim
+        self.gaussian = model.config.likelihood == "gaussian"  # else Bernoulli
         # each layer's activation backward, chosen once here (see _activation_backward)
         self.backward = {type(act): _activation_backward(type(act)) for _, act in encoder + decoder if act is not None}
 
@@ -188,15 +206,35 @@ class FusedELBOStep:
         eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device)  # the draw stats.reparameterize makes
         z = stats.reparameterize(mu, logvar, eps)  # (b, z_dim)
         acts_d, logits = _forward(self.decoder, z)  # (b, D)
-        terms = elbo(x, logits, mu, logvar)  # the library's own terms: log p(x|z) and the closed-form KL
-        loss = -(terms.recon - beta * terms.kl).mean()
+        if not self.gaussian:  # Bernoulli: the decoder's output is the logits
+            out, c = logits, 1.0
+            g = torch.sigmoid(logits).sub_(x).mul_(1.0 / b)  # dL/dlogits
+        else:  # Gaussian with a fixed variance c (read at every call, as beta): the mean is sigmoid(logits), as in VAE.decode
+            c = float(self.model.c)
+            out = torch.sigmoid(logits)
+            g = (out - x).mul_(out).mul_(1.0 - out).mul_(1.0 / (b * c))  # dL/dlogits
+        likelihood = "gaussian" if self.gaussian else "bernoulli"
+        free_bits = self.loss.free_bits
+        if free_bits == 0:  # the library's own terms: log p(x|z) and the closed-form KL, as ELBOLoss computes them
+            terms = elbo(x, out, mu, logvar, likelihood=likelihood, c=c)
+            loss = -(terms.recon - beta * terms.kl).mean()
+            kl_weight: float | Tensor = beta / b  # dL/dKL_ij
+        else:  # free bits, as ELBOLoss computes them: each coordinate's batch-average KL, floored
+            recon, kl_j = log_px_given_z(x, out, likelihood, c), kl_per_dimension(mu, logvar)  # (b,), (b, z_dim)
+            kl = kl_j.sum(dim=1)
+            terms = ELBO(recon - kl, recon, kl)
+            loss = -(recon.mean() - beta * free_bits_kl(kl_j, free_bits))
+            kl_weight = (kl_j.mean(dim=0) >= free_bits).to(mu.dtype).mul_(beta / b)  # (z_dim,): no gradient below the floor
 
         std, var_m1 = torch.exp(0.5 * logvar), torch.expm1(logvar)  # sigma, sigma^2 - 1
-        g = torch.sigmoid(logits).sub_(x).mul_(1.0 / b)  # dL/dlogits
         g_z = _backward(self.decoder, acts_d, z, g, self.backward).mm(self.decoder[0][0].weight)  # dL/dz
         g_e = torch.empty_like(e)
-        torch.add(g_z, mu, alpha=beta / b, out=g_e[:, :zd])
-        g_e[:, zd:] = (g_z * eps * std).mul_(0.5).add_(var_m1, alpha=0.5 * beta / b)
+        if isinstance(kl_weight, float):
+            torch.add(g_z, mu, alpha=kl_weight, out=g_e[:, :zd])
+            g_e[:, zd:] = (g_z * eps * std).mul_(0.5).add_(var_m1, alpha=0.5 * kl_weight)
+        else:
+            torch.addcmul(g_z, mu, kl_weight, out=g_e[:, :zd])
+            g_e[:, zd:] = (g_z * eps * std).mul_(0.5).addcmul_(var_m1, kl_weight, value=0.5)
         _backward(self.encoder, acts_e, x, g_e, self.backward)  # (no gradient for the data)
         return LossOutput(loss, {"elbo": terms.elbo.mean(), "recon": terms.recon.mean(), "kl": terms.kl.mean()})
 
@@ -232,14 +270,16 @@ def fused_elbo_step(model: nn.Module, loss) -> FusedELBOStep | None:
     """The fused step for ``model`` under ``loss``, or ``None`` where it does not apply.
 
     It applies to a :class:`~vaebook.VAE` (the class itself, not a subclass) with ``arch="mlp"``, the
-    Bernoulli decoder and the standard normal prior, every parameter trainable, float32 or float64
-    on the CPU, and no hooks; under an :class:`~vaebook.ELBOLoss` (the class itself) without free
-    bits. Everything else trains with autograd, as before.
+    Bernoulli decoder or the Gaussian one with a fixed ``c`` (not ``learn_c``), the standard normal
+    prior, every parameter trainable, float32 or float64
+    on the CPU, and no hooks; under an :class:`~vaebook.ELBOLoss` (the class itself), with or without
+    free bits. Everything else trains with autograd, as before.
     """
-    if type(model) is not VAE or type(loss) is not ELBOLoss or loss.free_bits != 0:
+    if type(model) is not VAE or type(loss) is not ELBOLoss:
         return None
     cfg = model.config
-    if cfg.arch != "mlp" or cfg.likelihood != "bernoulli" or cfg.prior != "standard":
+    decoder_covered = cfg.likelihood == "bernoulli" or (cfg.likelihood == "gaussian" and not cfg.learn_c)
+    if cfg.arch != "mlp" or not decoder_covered or cfg.prior != "standard":
         return None
     params = list(model.parameters())
     if not params or not all(p.requires_grad and p.device.type == "cpu" and p.dtype == params[0].dtype for p in params):
