@@ -4,7 +4,7 @@ Chapters use it as ``import vaebook as vb``. Everything public is re-exported he
 defined here. The modules build on each other in one direction, each importing only those before it:
 
 1. ``guards`` (argument checks), ``files`` (atomic writes), ``colab`` (Colab's widget manager);
-2. ``stats``: pure tensor math;
+2. ``draws`` (random numbers drawn on the CPU and moved: the same on every device), ``stats``: pure tensor math;
 3. ``data`` and ``models``; then ``checkpoints`` (save and load the models);
 4. ``objectives`` (the ELBO and friends, on tensors), ``estimators`` (on a model: its ELBO, importance
    sampling, gradient estimators), ``exact`` (quadrature and EM, for small models), ``diagnostics``

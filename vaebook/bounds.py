@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from . import stats
+from . import draws, stats
 from .estimators import _as_data, log_weights
 from .guards import check_choice, check_finite, check_float_tensor, check_int, describe, value_checks_enabled
 from .losses import LossOutput, _check_reconstruction_target
@@ -68,7 +68,7 @@ def _dreg_log_weights(model: LatentModel, x: Tensor, k: int, eps: Tensor | None,
     """
     mu, logvar = model.encode(x)  # (b, z) each
     _check_eps(eps, k, mu)
-    e = eps if eps is not None else torch.randn((k, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)  # (k, b, z)
+    e = eps if eps is not None else draws.randn((k, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)  # (k, b, z)
     z = stats.reparameterize(mu, logvar, e)  # (k, b, z): the encoder's only path into the weights
     lpx = log_px_given_z(x, model.decode(z), model.likelihood, model.c)  # (k, b)
     lpz = model.log_prior(z)  # (k, b)

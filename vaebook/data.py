@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import draws
 from .guards import (
     check_choice,
     check_float_tensor,
@@ -288,21 +289,23 @@ def binarize(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Dynamic binarization: each pixel becomes 1 with probability equal to its grey level.
 
     Drawn afresh for every batch, it turns grey MNIST into binary data for the Bernoulli decoder
-    without fixing one binary version of the training set (Salakhutdinov & Murray, 2008).
+    without fixing one binary version of the training set (Salakhutdinov & Murray, 2008). The
+    uniform numbers are drawn where ``generator`` lives (the CPU's global generator when none is
+    given, :mod:`vaebook.draws`), so a GPU tensor is binarized as the same tensor on the CPU would be.
     """
     check_float_tensor("x", x)
     _check_generator(generator)
     if value_checks_enabled():
         check_range("x (grey levels to binarize)", x, 0.0, 1.0)
-    if x.device.type == "cpu" and x.is_contiguous():
-        # The same draw as torch.bernoulli(x, generator), bit for bit, and the generator ends in the
-        # same state: on the CPU both take one uniform u per pixel, in order, and return u < x. The
-        # comparison writes its 0s and 1s straight into u's floats (8 us for 128 images, where a
-        # bool result converted to float takes 80). For 128 images this takes 0.28 ms, against
-        # torch.bernoulli's 0.42 ms on MNIST digits and 1.17 ms on uniform grey levels.
-        u = torch.rand(x.shape, generator=generator, dtype=x.dtype)
-        return torch.lt(u, x, out=u)
-    return torch.bernoulli(x, generator=generator)
+    if x.device.type == "cpu" and not x.is_contiguous() and draws.source_device(generator).type == "cpu":
+        return torch.bernoulli(x, generator=generator)
+    # The same draw as torch.bernoulli(x, generator) on the CPU, bit for bit, and the generator ends
+    # in the same state: both take one uniform u per pixel, in order, and return u < x. The
+    # comparison writes its 0s and 1s straight into u's floats (8 us for 128 images, where a
+    # bool result converted to float takes 80). For 128 images this takes 0.28 ms, against
+    # torch.bernoulli's 0.42 ms on MNIST digits and 1.17 ms on uniform grey levels.
+    u = draws.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    return torch.lt(u, x, out=u)
 
 
 def add_gaussian_noise(
@@ -318,7 +321,7 @@ def add_gaussian_noise(
     _check_images(x)
     _check_generator(generator)
     sigma = check_number("sigma (the noise's standard deviation)", sigma, min=0.0)
-    noisy = x + sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    noisy = x + sigma * draws.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     return noisy.clamp(0.0, 1.0) if clip else noisy
 
 
@@ -327,12 +330,9 @@ def salt_and_pepper(x: Tensor, p: float, generator: torch.Generator | None = Non
     _check_images(x)
     _check_generator(generator)
     p = check_probability("p", p)
-    u = torch.rand(x.shape, generator=generator, device=x.device)
-    salt = torch.rand(x.shape, generator=generator, device=x.device) < 0.5
-    out = x.clone()
-    hit = u < p
-    out[hit] = salt[hit].to(x.dtype)
-    return out
+    u = draws.rand(x.shape, generator=generator, device=x.device)
+    salt = draws.rand(x.shape, generator=generator, device=x.device) < 0.5
+    return torch.where(u < p, salt.to(x.dtype), x)  # a hit pixel becomes its 0 or 1
 
 
 def mask_pixels(x: Tensor, p: float, generator: torch.Generator | None = None, fill: float = 0.0) -> Tensor:
@@ -341,7 +341,7 @@ def mask_pixels(x: Tensor, p: float, generator: torch.Generator | None = None, f
     _check_generator(generator)
     p = check_probability("p", p)
     fill = check_number("fill", fill)
-    keep = torch.rand(x.shape, generator=generator, device=x.device) >= p
+    keep = draws.rand(x.shape, generator=generator, device=x.device) >= p
     return torch.where(keep, x, torch.full_like(x, fill))
 
 

@@ -24,7 +24,7 @@ from typing import Callable, NamedTuple
 import torch
 from torch import Tensor
 
-from . import stats
+from . import draws, stats
 from .guards import check_callable, check_finite, check_float_tensor, check_int, check_number, check_positive, check_same_shape
 
 __all__ = [
@@ -256,7 +256,7 @@ def mutual_information(
     """
     mu, logvar = _check_posteriors(mu, logvar)
     if eps is None:
-        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+        eps = draws.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
     check_float_tensor("eps", eps, dtype=mu.dtype)
     if eps.shape != mu.shape:
         raise ValueError(f"eps: expected one standard normal draw per example, shape {tuple(mu.shape)} like mu's, got shape {tuple(eps.shape)}")

@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from . import stats
+from . import draws, stats
 from .guards import (
     check_callable,
     check_choice,
@@ -420,7 +420,7 @@ class NoiseSchedule:
         t = _check_t("t", t, self.T, x0.shape[0])
         _check_generator(generator)
         if eps is None:
-            eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
+            eps = draws.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
         else:
             _check_values("eps", eps, dtype=x0.dtype)
             check_same_shape("x0", x0, "eps", eps)
@@ -436,7 +436,7 @@ class NoiseSchedule:
         t = _check_t("t", t, self.T, x_prev.shape[0])
         _check_generator(generator)
         if eps is None:
-            eps = torch.randn(x_prev.shape, generator=generator, dtype=x_prev.dtype, device=x_prev.device)
+            eps = draws.randn(x_prev.shape, generator=generator, dtype=x_prev.dtype, device=x_prev.device)
         else:
             _check_values("eps", eps, dtype=x_prev.dtype)
             check_same_shape("x_prev", x_prev, "eps", eps)
@@ -687,9 +687,9 @@ class DiffusionLoss:
     r"""A diffusion model's training loss for :func:`vaebook.fit`: denoising at a random noise level per image.
 
     For a batch of images in [0, 1] it scales them to [-1, 1], draws :math:`t` uniformly from
-    1 to T and :math:`\epsilon \sim \mathcal N(0, I)` for each (from the global generator, which
-    ``fit`` seeds), forms :math:`x_t` by :meth:`NoiseSchedule.q_sample`, and averages over the batch,
-    per pixel, one of two squared errors:
+    1 to T and :math:`\epsilon \sim \mathcal N(0, I)` for each (from the CPU's global generator,
+    which ``fit`` seeds, whatever the model's device: :mod:`vaebook.draws`), forms :math:`x_t` by
+    :meth:`NoiseSchedule.q_sample`, and averages over the batch, per pixel, one of two squared errors:
 
     - ``weighting="x0"``: :math:`\lVert x_0 - \hat x_0(x_t, t)\rVert^2`, chapter 2's denoising
       objective (:func:`vaebook.reconstruction_error`) at every noise level at once;
@@ -717,9 +717,9 @@ class DiffusionLoss:
             raise ValueError("target: a diffusion model is trained on images alone; pass images without separate targets")
         x0 = to_signed(x)
         b = x0.shape[0]
-        t = torch.randint(1, model.config.T + 1, (b,), device=x0.device)
-        eps = torch.randn_like(x0)
-        x_t = model.schedule.q_sample(x0, t.cpu(), eps)
+        t = draws.randint(1, model.config.T + 1, (b,))  # on the CPU, whatever the model's device (the model moves it)
+        eps = draws.randn(x0.shape, dtype=x0.dtype, device=x0.device)
+        x_t = model.schedule.q_sample(x0, t, eps)
         if self.weighting == "x0":
             err = reconstruction_error(x0, model.denoise(x_t, t))  # (b,): chapter 2's objective at level t
         else:

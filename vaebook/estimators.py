@@ -15,7 +15,7 @@ from typing import Callable, NamedTuple
 import torch
 from torch import Tensor
 
-from . import stats
+from . import draws, stats
 from .guards import check_callable, check_choice, check_finite, check_float_tensor, check_int, describe
 from .models import LatentModel, as_latent_model
 from .objectives import ELBO, elbo, log_px_given_z
@@ -156,7 +156,7 @@ def log_weights(
     parts = []
     for start in range(0, k, chunk):
         n = min(chunk, k - start)
-        e = eps[start:start + n] if eps is not None else torch.randn(
+        e = eps[start:start + n] if eps is not None else draws.randn(
             (n, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device
         )  # (n, b, z)
         z = stats.reparameterize(mu, logvar, e)  # (n, b, z)

@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import stats
+from . import draws, stats
 from .guards import check_choice, check_finite, check_float_tensor, check_int, check_int_tuple, check_number, check_positive, check_range
 from .priors import PRIORS, MixturePrior, StandardNormalPrior, build_prior
 
@@ -537,18 +537,23 @@ class VAE(_ImageModel):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, mean: bool = True) -> Tensor:
-        """Generate ``n`` images: ``z`` from the prior, then ``E[x | z]`` (``mean=True``) or a draw of ``x | z``."""
+        """Generate ``n`` images: ``z`` from the prior, then ``E[x | z]`` (``mean=True``) or a draw of ``x | z``.
+
+        Every draw is made where ``generator`` lives (the CPU's global generator when none is given,
+        :mod:`vaebook.draws`), so a model on a GPU samples the images it samples on the CPU, to rounding.
+        """
         n = check_int("n", n, min=1)
         z = self.prior.sample(n, generator=generator, device=self.device)
         m = self.mean_image(z)
         if mean:
             return m
-        if self.likelihood == "bernoulli":
-            return torch.bernoulli(m, generator=generator)
+        if self.likelihood == "bernoulli":  # torch.bernoulli(m)'s own draw on the CPU, bit for bit: a uniform u per pixel, u < m
+            u = draws.rand(m.shape, generator=generator, dtype=m.dtype, device=m.device)
+            return torch.lt(u, m, out=u)
         if self.likelihood == "continuous_bernoulli":
-            u = torch.rand(m.shape, generator=generator, device=m.device)
+            u = draws.rand(m.shape, generator=generator, device=m.device)
             return torch.distributions.ContinuousBernoulli(logits=self.decode(z)).icdf(u)
-        noise = torch.randn(m.shape, generator=generator, device=m.device)
+        noise = draws.randn(m.shape, generator=generator, device=m.device)
         return m + torch.as_tensor(self.c).sqrt() * noise
 
     @torch.no_grad()

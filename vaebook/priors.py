@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from . import stats
+from . import draws, stats
 from .guards import check_choice, check_float_tensor, check_int
 
 __all__ = ["PRIORS", "StandardNormalPrior", "MixturePrior", "build_prior"]
@@ -42,7 +42,7 @@ class StandardNormalPrior(nn.Module):
 
     def sample(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
         """``n`` draws, ``(n, z_dim)``."""
-        return torch.randn(check_int("n", n, min=1), self.z_dim, generator=generator, device=device)
+        return draws.randn((check_int("n", n, min=1), self.z_dim), generator=generator, device=device)
 
 
 class MixturePrior(nn.Module):

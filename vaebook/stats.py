@@ -15,6 +15,7 @@ import math
 import torch
 from torch import Tensor
 
+from . import draws
 from .guards import (
     check_choice,
     check_dim,
@@ -81,7 +82,9 @@ def reparameterize(
               \qquad \sigma = \exp(\tfrac12 \log\sigma^2)
 
     Pass ``eps`` to fix the noise (tests, and the reparametrization chapter do); it may carry leading
-    sample dimensions, e.g. ``(k, b, z_dim)``, and ``z`` then has that shape.
+    sample dimensions, e.g. ``(k, b, z_dim)``, and ``z`` then has that shape. Without it the noise
+    is drawn where ``generator`` lives (the CPU's global generator when none is given) and moved to
+    ``mu``'s device, so a seeded run draws the same noise on a GPU as on the CPU (:mod:`vaebook.draws`).
 
     Book: eq-reparam
     """
@@ -89,7 +92,7 @@ def reparameterize(
     _check_float("logvar", logvar, dtype=mu.dtype)
     _check_same_shape("mu", mu, "logvar", logvar)
     if eps is None:
-        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+        eps = draws.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
     else:
         _check_float("eps", eps, dtype=mu.dtype)
         _check_broadcast_to_x(mu, "eps", eps)

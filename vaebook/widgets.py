@@ -248,7 +248,7 @@ def denoise_explorer(model: Autoencoder, clean: Tensor, sigmas: Sequence[float] 
     label = W.HTML()
 
     def redraw(_=None):
-        g = torch.Generator(device=device).manual_seed(0)
+        g = torch.Generator().manual_seed(0)  # the CPU's generator: the same noise on every device
         noisy = add_gaussian_noise(clean, slider.value, generator=g)
         with torch.no_grad():
             out = model(noisy)
