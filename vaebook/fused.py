@@ -5,7 +5,7 @@ operation, then walks them back one by one, and each tensor operation costs a fe
 dispatch whatever its size. For the one model the course trains most, a :class:`~vaebook.VAE` with
 MLP encoder and decoder, a Bernoulli decoder and the standard normal prior, under the default
 :class:`~vaebook.ELBOLoss`, the backward pass is short enough to write out. The same holds for the
-Gaussian decoder with a fixed variance :math:`c` (chapters 9 and 12 train it on grey levels).
+Gaussian decoder, with a fixed or a learned variance :math:`c` (chapters 9, 11 and 12 train it on grey levels).
 :func:`vaebook.fit` uses it there (``fit(fused=False)`` turns it off) and autograd everywhere else.
 
 With :math:`a_k = h_{k-1} W_k^\top + b_k` and :math:`h_k = \mathrm{act}(a_k)` for each layer, the
@@ -22,6 +22,9 @@ log-likelihood is :math:`-\lVert x - m\rVert^2/(2c)` plus a constant,
 .. math::
 
     \frac{\partial L}{\partial \ell} = \frac{1}{bc}\,(m - x) \odot m \odot (1 - m)
+
+and, where :math:`c` is learned (as :math:`\log c`, for :math:`d` pixels),
+:math:`\partial L / \partial \log c = \frac d2 - \frac{1}{2bc}\sum_i \lVert x_i - m_i\rVert^2`.
 
 Then, for every layer,
 
@@ -206,13 +209,15 @@ class FusedELBOStep:
         eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device)  # the draw stats.reparameterize makes
         z = stats.reparameterize(mu, logvar, eps)  # (b, z_dim)
         acts_d, logits = _forward(self.decoder, z)  # (b, D)
+        c: float | Tensor = 1.0  # the Gaussian's variance (unused by the Bernoulli decoder)
+        log_c = self.model.log_c if self.gaussian else None  # a parameter where c is learned, else None
         if not self.gaussian:  # Bernoulli: the decoder's output is the logits
-            out, c = logits, 1.0
+            out = logits
             g = torch.sigmoid(logits).sub_(x).mul_(1.0 / b)  # dL/dlogits
-        else:  # Gaussian with a fixed variance c (read at every call, as beta): the mean is sigmoid(logits), as in VAE.decode
-            c = float(self.model.c)
+        else:  # Gaussian: the mean is sigmoid(logits), as in VAE.decode; c is read at every call, as beta
+            c = log_c.exp() if log_c is not None else float(self.model.c)
             out = torch.sigmoid(logits)
-            g = (out - x).mul_(out).mul_(1.0 - out).mul_(1.0 / (b * c))  # dL/dlogits
+            g = (out - x).mul_(out).mul_(1.0 - out).div_(b * c)  # dL/dlogits
         likelihood = "gaussian" if self.gaussian else "bernoulli"
         free_bits = self.loss.free_bits
         if free_bits == 0:  # the library's own terms: log p(x|z) and the closed-form KL, as ELBOLoss computes them
@@ -226,6 +231,10 @@ class FusedELBOStep:
             loss = -(recon.mean() - beta * free_bits_kl(kl_j, free_bits))
             kl_weight = (kl_j.mean(dim=0) >= free_bits).to(mu.dtype).mul_(beta / b)  # (z_dim,): no gradient below the floor
 
+        if log_c is not None:  # dL/dlog c = d/2 - mean squared error / (2c)
+            d = x.shape[1]
+            log_c.grad = (0.5 * d - 0.5 * _squared_error(x, out).mean() / c).reshape(log_c.shape)
+
         std, var_m1 = torch.exp(0.5 * logvar), torch.expm1(logvar)  # sigma, sigma^2 - 1
         g_z = _backward(self.decoder, acts_d, z, g, self.backward).mm(self.decoder[0][0].weight)  # dL/dz
         g_e = torch.empty_like(e)
@@ -237,6 +246,11 @@ class FusedELBOStep:
             g_e[:, zd:] = (g_z * eps * std).mul_(0.5).addcmul_(var_m1, kl_weight, value=0.5)
         _backward(self.encoder, acts_e, x, g_e, self.backward)  # (no gradient for the data)
         return LossOutput(loss, {"elbo": terms.elbo.mean(), "recon": terms.recon.mean(), "kl": terms.kl.mean()})
+
+
+def _squared_error(x: Tensor, mean: Tensor) -> Tensor:
+    """``||x - mean||^2`` of each row, shape ``(b,)``."""
+    return (x - mean).pow(2).sum(dim=1)
 
 
 def _forward(layers: list, h: Tensor) -> tuple[list[tuple[Tensor, Tensor]], Tensor]:
@@ -270,7 +284,7 @@ def fused_elbo_step(model: nn.Module, loss) -> FusedELBOStep | None:
     """The fused step for ``model`` under ``loss``, or ``None`` where it does not apply.
 
     It applies to a :class:`~vaebook.VAE` (the class itself, not a subclass) with ``arch="mlp"``, the
-    Bernoulli decoder or the Gaussian one with a fixed ``c`` (not ``learn_c``), the standard normal
+    Bernoulli decoder or the Gaussian one (with a fixed or a learned ``c``), the standard normal
     prior, every parameter trainable, float32 or float64
     on the CPU, and no hooks; under an :class:`~vaebook.ELBOLoss` (the class itself), with or without
     free bits. Everything else trains with autograd, as before.
@@ -278,8 +292,7 @@ def fused_elbo_step(model: nn.Module, loss) -> FusedELBOStep | None:
     if type(model) is not VAE or type(loss) is not ELBOLoss:
         return None
     cfg = model.config
-    decoder_covered = cfg.likelihood == "bernoulli" or (cfg.likelihood == "gaussian" and not cfg.learn_c)
-    if cfg.arch != "mlp" or not decoder_covered or cfg.prior != "standard":
+    if cfg.arch != "mlp" or cfg.likelihood not in ("bernoulli", "gaussian") or cfg.prior != "standard":
         return None
     params = list(model.parameters())
     if not params or not all(p.requires_grad and p.device.type == "cpu" and p.dtype == params[0].dtype for p in params):
@@ -290,6 +303,8 @@ def fused_elbo_step(model: nn.Module, loss) -> FusedELBOStep | None:
     if encoder is None or decoder is None or encoder[-1][1] is not None or decoder[-1][1] is not None:
         return None
     covered = {id(p) for lin, _ in encoder + decoder for p in (lin.weight, lin.bias)}
+    if model.log_c is not None:
+        covered.add(id(model.log_c))
     if covered != {id(p) for p in params}:  # a parameter the step would not reach (none today)
         return None
     return FusedELBOStep(model, loss, encoder, decoder)
