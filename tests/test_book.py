@@ -162,6 +162,31 @@ def test_check_reports_a_chapter_that_disagrees(tmp_path):
     assert check.returncode == 1
 
 
+def test_the_setup_cell_is_folded_and_the_data_warning_left_out_of_the_html_book(tmp_path):
+    copy = tmp_path / "course"
+    (copy / "book").mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(ROOT / name, copy / name)
+    nb = json.loads(CHAPTERS[0].read_text())
+    first = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    data = next(c for c in nb["cells"] if c["cell_type"] == "code" and "vb.load_mnist(" in _src(c))
+    assert "hide-input" in first["metadata"]["tags"] and "remove-stderr" in data["metadata"]["tags"]  # as committed
+    first["metadata"]["tags"].remove("hide-input")
+    data["metadata"]["tags"].remove("remove-stderr")
+    path = copy / "book" / CHAPTERS[0].name
+    path.write_text(json.dumps(nb))
+    problems = book.check_chapters(copy)
+    assert len(problems) == 2 and all(CHAPTERS[0].name in p for p in problems), problems
+    assert "not folded" in problems[0] and "offline-data warning" in problems[1]
+    out = subprocess.run([sys.executable, "-m", "vaebook.authoring.book", "normalize", str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert book.check_chapters(copy) == []
+    folded = next(c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
+    assert folded["metadata"]["tags"] == ["vaebook-bootstrap", "hide-input"]
+    loads = next(c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code" and "vb.load_mnist(" in _src(c))
+    assert loads["metadata"]["tags"] == ["remove-stderr"]
+
+
 def test_set_repository_rejects_bad_input_and_writes_nothing(tmp_path):
     copy = tmp_path / "course"
     (copy / "book").mkdir(parents=True)

@@ -190,19 +190,45 @@ def normalize_notebook(nb: dict) -> dict:
         "colab": {"provenance": [], "toc_visible": True},
     }
     nb["nbformat"], nb["nbformat_minor"] = 4, 5
+    data_cell = _data_cell(nb)
     for i, cell in enumerate(nb.get("cells", [])):
         cell.setdefault("metadata", {})
         cell["id"] = f"cell-{i:03d}"  # stable ids: regenerating a chapter does not churn its diff
+        if cell is data_cell:
+            _add_tag(cell, "remove-stderr")
         if isinstance(cell.get("source"), list):
             cell["source"] = "".join(cell["source"])
         if cell.get("cell_type") == "code":
             cell["outputs"] = []
             cell["execution_count"] = None
             _nbgrader_metadata(cell)
+            _fold_setup_cell(cell)
         else:
             cell.pop("outputs", None)
             cell.pop("execution_count", None)
     return nb
+
+
+def _add_tag(cell: dict, tag: str) -> None:
+    tags = cell["metadata"].get("tags", [])
+    if tag not in tags:
+        cell["metadata"]["tags"] = [*tags, tag]
+
+
+def _fold_setup_cell(cell: dict) -> None:
+    """The setup cell's install code only matters on Colab: the HTML book folds it (``hide-input``)."""
+    if BOOTSTRAP_TAG in cell["metadata"].get("tags", []):
+        _add_tag(cell, "hide-input")
+
+
+def _data_cell(nb: dict) -> dict | None:
+    """The first code cell that loads MNIST. Its stderr, where an offline run's ``OfflineDataWarning``
+    goes, is left out of the HTML book (``remove-stderr``): the intro page says once which digits the
+    published pages were built on, and people who run the notebook still see the warning."""
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code" and "vb.load_mnist(" in _source(cell):
+            return cell
+    return None
 
 
 def _nbgrader_metadata(cell: dict) -> None:
@@ -240,8 +266,15 @@ def check_chapters(root: Path) -> list[str]:
         except ValueError as err:
             problems.append(str(err))
             continue
-        if BOOTSTRAP_TAG not in cell.get("metadata", {}).get("tags", []):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if BOOTSTRAP_TAG not in tags:
             problems.append(f"{path.name}: the first code cell lacks the tag {BOOTSTRAP_TAG!r}")
+        elif "hide-input" not in tags:
+            problems.append(f"{path.name}: the setup cell is not folded in the HTML book (tag 'hide-input'; normalize adds it)")
+        data_cell = _data_cell(read_notebook(path))
+        if data_cell is not None and "remove-stderr" not in data_cell.get("metadata", {}).get("tags", []):
+            problems.append(f"{path.name}: the data cell shows its stderr (the offline-data warning) in the HTML book "
+                            "(tag 'remove-stderr'; normalize adds it)")
         if _source(cell) != expected:
             problems.append(f"{path.name}: the setup cell does not install from {url}@{branch} (run set-repository)")
     return problems
