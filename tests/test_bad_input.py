@@ -248,6 +248,18 @@ CASES = [
     case("fit-data-list", lambda: vb.fit(ae2(), [1, 2, 3]), TypeError, "data:", "ImageData", "(inputs, targets)", "list"),
     case("fit-pair-lengths", lambda: vb.fit(ae2(), (torch.zeros(4, 784), torch.zeros(3, 784))), ValueError, "data:", "as many targets as inputs", "4 inputs", "3 targets"),
     case("fit-empty", lambda: vb.fit(ae2(), torch.zeros(0, 1, 28, 28)), ValueError, "data:", "non-empty"),
+    case("fit-test-data-list", lambda: vb.fit(ae2(), imgs(8), test_data=[1, 2, 3], progress=False, device="cpu"), TypeError,
+         "test_data:", "ImageData", "list"),
+    case("fit-test-data-shape", lambda: vb.fit(ae2(), imgs(8), test_data=torch.zeros(4, 1, 14, 14), progress=False, device="cpu"), ValueError,
+         "test_data:", "(1, 28, 28)", "(1, 14, 14)"),
+    case("fit-test-data-no-targets", lambda: vb.fit(ae2(), (imgs(8), imgs(8)), test_data=imgs(4), progress=False, device="cpu"), ValueError,
+         "test_data:", "(inputs, targets) pairs", "plain examples"),
+    case("fit-test-data-range", lambda: vb.fit(vae2(), imgs(8), binarize=True, test_data=imgs(4) * 3, progress=False, device="cpu"), ValueError,
+         "test_data", "[0, 1]"),
+    case("fit-device-name", lambda: vb.fit(ae2(), imgs(8), device="tpu", progress=False), ValueError, "device:", "'cpu'", "'cuda'", "'tpu'"),
+    case("fit-device-int", lambda: vb.fit(ae2(), imgs(8), device=3, progress=False), TypeError, "device:", "torch.device", "int"),
+    case("loglik-empty", lambda: vb.log_likelihood(vae2(), imgs(0), k=5), ValueError, "x:", "at least one example", "(0, 1, 28, 28)"),
+    case("elbo-empty", lambda: vb.model_elbo(vae2(), imgs(0)), ValueError, "x:", "at least one example"),
     case("fit-nan-data", lambda: vb.fit(ae2(), _nan_data(), progress=False, device="cpu"), ValueError, "data (inputs)", "NaN at 1"),
     case("fit-nan-targets", lambda: vb.fit(ae2(), (imgs(4), imgs(4, value=NAN)), progress=False, device="cpu"), ValueError, "data (targets)", "NaN"),
     case("fit-uint8", lambda: vb.fit(ae2(), imgs().mul(255).to(torch.uint8)), TypeError, "data (inputs)", "x.float() / 255"),
@@ -374,6 +386,15 @@ CASES = [
     case("scatter-labels", lambda: plot.latent_scatter(torch.zeros(5, 2), torch.zeros(4, dtype=torch.long)), ValueError, "labels:", "one per code", "(4,)"),
     case("manifold-n", lambda: plot.manifold(lambda z: torch.zeros(len(z), 1, 28, 28), n=0), ValueError, "n:", ">= 1"),
     case("curves-key", lambda: plot.training_curves(vb.History(), keys=("loss",)), ValueError, "keys:", "no metric 'loss'"),
+    case("curves-no-keys", lambda: plot.training_curves(vb.History(), keys=()), ValueError, "keys:", "one or more metric names"),
+    case("contours-grid", lambda: plot.posterior_contours(torch.zeros(5), torch.zeros(4), torch.zeros(4, 5)), ValueError,
+         "log_density:", "(5, 4)", "(4, 5)"),
+    case("contours-all-neginf", lambda: plot.posterior_contours(torch.zeros(3), torch.zeros(3), torch.full((3, 3), -INF)), ValueError,
+         "log_density:", "-inf everywhere"),
+    case("contours-nan", lambda: plot.posterior_contours(torch.zeros(3), torch.zeros(3), torch.tensor([[0.0, NAN, 0.0]] * 3)), ValueError,
+         "log_density:", "NaN"),
+    case("contours-1d", lambda: plot.posterior_contours(torch.zeros(3), torch.zeros(3), torch.zeros(9)), ValueError, "log_density:"),
+    case("contours-levels", lambda: plot.posterior_contours(torch.zeros(3), torch.zeros(3), torch.zeros(3, 3), levels=0), ValueError, "levels:", ">= 1"),
     case("quiz-answer", lambda: vb.widgets.quiz("Q?", ["a", "b"], 2, ["x", "y"]), ValueError, "answer", "0 to 1", "2"),
     case("quiz-explanations", lambda: vb.widgets.quiz("Q?", ["a", "b"], 0, ["x"]), ValueError, "explanation"),
     case("explorer-zdim", lambda: vb.widgets.latent_explorer(vb.VAE(z_dim=3, hidden=(8,))), ValueError, "z_dim=2"),
@@ -422,6 +443,44 @@ def test_mnist_labels_outside_0_to_9_are_refused(tmp_path):
         vb.load_mnist("train", root=tmp_path)
 
 
+def test_fit_checks_test_data_before_the_first_step():
+    model = ae2()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(TypeError, match="test_data:"):
+        vb.fit(model, imgs(8), steps=3, batch_size=4, test_data=[1, 2, 3], progress=False, device="cpu")
+    assert all(torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True))  # not one step was taken
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_fit_on_a_gpu_this_machine_lacks_says_so():
+    with pytest.raises(ValueError, match=r"device: got 'cuda', but this machine has no CUDA GPU .* use 'cpu'"):
+        vb.fit(ae2(), imgs(8), steps=1, device="cuda", progress=False)
+
+
+def test_evaluate_restores_the_training_mode_when_the_loss_raises():
+    model = ae2().train()
+
+    def broken(model, x, target):
+        raise RuntimeError("the loss broke")
+
+    with pytest.raises(RuntimeError, match="the loss broke"):
+        vb.evaluate(model, imgs(4), loss=broken)
+    assert model.training  # as it came
+
+
+def test_load_says_what_is_wrong_with_the_file_or_the_call(tmp_path):
+    good = tmp_path / "good.pt"
+    vb.save(ae2(), good)
+    with pytest.raises(ValueError, match=r"map_location: expected 'cpu', .* got 'tpu'"):  # the call, not the file
+        vb.load(good, map_location="tpu")
+    payload = torch.load(good, weights_only=True)
+    payload["state_dict"] = [1, 2]
+    bad = tmp_path / "list.pt"
+    torch.save(payload, bad)
+    with pytest.raises(vb.CheckpointError, match=r"list.pt: expected its 'state_dict' to be a dict of tensors, got a list"):
+        vb.load(bad)
+
+
 def test_save_into_a_path_that_cannot_be_written_names_that_path(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
@@ -454,6 +513,30 @@ def test_authoring_command_lines_name_the_broken_notebook(tmp_path, content, wor
     d.mkdir()
     out = subprocess.run([sys.executable, "-m", "vaebook.authoring.book", "normalize", str(d)], capture_output=True, text=True)
     assert out.returncode == 2 and "Traceback" not in out.stderr and "folder.ipynb" in out.stderr and "not a file" in out.stderr, out.stderr
+
+
+def test_authoring_commands_name_the_file_that_is_wrong(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    book = tmp_path / "course"
+    (book / "book").mkdir(parents=True)
+    shutil.copy2(root / "_toc.yml", book / "_toc.yml")
+    (book / "_config.yml").write_bytes((root / "_config.yml").read_bytes().replace(b"# The course", b"# Th\xe9 course"))  # Latin-1
+    out = subprocess.run([sys.executable, "-m", "vaebook.authoring.book", "bootstrap", "--root", str(book)], capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "_config.yml: expected UTF-8 text, got byte 0xe9" in out.stderr, out.stderr
+    nb = json.loads((root / "book" / "05_dlvm.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if "### END SOLUTION" in "".join(c["source"]))
+    cell["source"] = "".join(cell["source"]).replace("### END SOLUTION", "")  # a BEGIN without its END
+    (book / "book" / "05_dlvm.ipynb").write_text(json.dumps(nb))
+    out = subprocess.run([sys.executable, "-m", "vaebook.authoring.assign", str(book / "book"), "--out", str(tmp_path / "student")],
+                         capture_output=True, text=True)
+    assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
+    assert "05_dlvm.ipynb: cell " + cell["id"] in out.stderr and "without a matching" in out.stderr, out.stderr
+    assert not (tmp_path / "student").exists()  # nothing half-written
 
 
 def test_gaussian_kl_is_never_negative_for_tiny_log_variances():

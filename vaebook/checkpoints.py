@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .files import atomic_write, remove_stale_temporaries
+from .guards import check_device, describe
 from .models import (
     VAE,
     AEConfig,
@@ -90,6 +91,8 @@ def load(path: str | os.PathLike, map_location: str | torch.device | None = "cpu
     remove_stale_temporaries(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}" + (" (it is a folder)" if path.is_dir() else ""))
+    if map_location is not None and not callable(map_location) and not isinstance(map_location, dict):
+        check_device("map_location", map_location)  # a bad device is the caller's mistake, not the file's
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
@@ -104,6 +107,8 @@ def load(path: str | os.PathLike, map_location: str | torch.device | None = "cpu
         model = build_model(payload["class"], payload["config"])
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{path} holds a model that cannot be rebuilt: {err}") from err
+    if not isinstance(payload.get("state_dict"), dict):
+        raise CheckpointError(f"{path}: expected its 'state_dict' to be a dict of tensors, got {describe(payload.get('state_dict'))}")
     try:
         model.load_state_dict(payload["state_dict"], strict=True)
     except (KeyError, RuntimeError) as err:

@@ -27,7 +27,9 @@ def _as_data(model: LatentModel, x: Tensor, name: str = "x") -> Tensor:
     shape = tuple(model.data_shape)
     params = list(model.parameters()) if isinstance(model, torch.nn.Module) else []
     check_float_tensor(name, x, dtype=params[0].dtype if params else None)
-    if x.dim() >= 2 and x[0].numel() == math.prod(shape):
+    if x.dim() >= 2 and x.shape[0] == 0:
+        raise ValueError(f"{name}: expected at least one example, got an empty batch of shape {tuple(x.shape)}")
+    if x.dim() >= 2 and math.prod(x.shape[1:]) == math.prod(shape):
         return x.reshape(x.shape[0], *shape)  # (b, ...) -> (b, *data_shape)
     raise ValueError(f"{name}: expected examples of shape {shape} (or flattened) in a batch, got shape {tuple(x.shape)}")
 

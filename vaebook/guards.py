@@ -43,6 +43,7 @@ __all__ = [
     "check_choice",
     "check_dim",
     "check_callable",
+    "check_device",
     "value_checks",
     "value_checks_enabled",
 ]
@@ -296,3 +297,30 @@ def check_callable(name: str, value: Any, what: str = "a function") -> Callable:
     if not callable(value):
         _fail(TypeError, name, what, describe(value))
     return value
+
+
+_DEVICE_KINDS = "'cpu', 'cuda', 'cuda:N', 'mps' or a torch.device"
+
+
+def check_device(name: str, value: Any) -> torch.device:
+    """``value`` as a ``torch.device``: one PyTorch can name and this machine has.
+
+    A name PyTorch does not know (``"tpu"``) and a GPU this machine lacks (``"cuda"`` without CUDA,
+    ``"mps"`` off a Mac) each get an error that names the argument, instead of PyTorch's own error
+    from deep inside the first operation. Devices without values (``"meta"``) are accepted.
+    """
+    if not isinstance(value, (str, torch.device)):
+        _fail(TypeError, name, _DEVICE_KINDS, describe(value))
+    try:
+        device = torch.device(value)
+    except RuntimeError:
+        raise ValueError(f"{name}: expected {_DEVICE_KINDS}, got {value!r}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{name}: got {value!r}, but this machine has no CUDA GPU that PyTorch can use "
+                             "(torch.cuda.is_available() is False); use 'cpu'")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"{name}: got {value!r}, but this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise ValueError(f"{name}: got {value!r}, but Apple's MPS is not available on this machine; use 'cpu'")
+    return device

@@ -15,7 +15,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from .guards import check_callable, check_choice, check_int, check_number, check_positive, check_tensor, describe
+from .guards import check_callable, check_choice, check_float_tensor, check_int, check_number, check_positive, check_tensor, describe
 
 __all__ = [
     "image_grid",
@@ -176,6 +176,9 @@ def training_curves(
         check_choice("split", sp, ("train", "test"))
     if isinstance(keys, str):
         keys = (keys,)
+    keys = tuple(keys)
+    if not keys or not all(isinstance(k, str) for k in keys):
+        raise ValueError(f"keys: expected one or more metric names, got {describe(keys)}")
     recorded = {k for sp in splits for k in getattr(history, sp)}
     absent = [k for k in keys if k not in recorded]
     if absent:
@@ -209,10 +212,22 @@ def posterior_contours(
 
     ``label`` adds a legend entry (a line in ``colors``) for these contours.
     """
+    check_float_tensor("z1", z1, dims=1)
+    check_float_tensor("z2", z2, dims=1)
+    check_float_tensor("log_density", log_density, dims=2)
+    levels = check_int("levels", levels, min=1)
+    if tuple(log_density.shape) != (len(z1), len(z2)):
+        raise ValueError(f"log_density: expected one value per grid point, shape (len(z1), len(z2)) = "
+                         f"({len(z1)}, {len(z2)}), got {tuple(log_density.shape)}")
+    if torch.isnan(log_density).any() or torch.isposinf(log_density).any():
+        raise ValueError("log_density: expected finite values or -inf (density 0), got NaN or +inf")
+    if not torch.isfinite(log_density).any():
+        raise ValueError("log_density: expected a density above 0 somewhere on the grid, got -inf everywhere")
     if ax is None:
         fig, ax = plt.subplots(figsize=(3.5, 3.5))
     else:
         fig = ax.figure
+    log_density = log_density - log_density.max()  # the largest value 0: exp cannot underflow to 0 everywhere
     dens = log_density.detach().cpu().exp().numpy().T  # contour wants [row=z2, col=z1]
     top = dens.max()
     ax.contour(z1.cpu().numpy(), z2.cpu().numpy(), dens, levels=np.linspace(top / (levels + 1), top, levels), colors=colors)

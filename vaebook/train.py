@@ -41,6 +41,7 @@ from .colab import ensure_widget_support
 from .data import ImageData, binarize as _binarize
 from .guards import (
     check_callable,
+    check_device,
     check_choice,
     check_finite,
     check_float_tensor,
@@ -89,7 +90,7 @@ def default_device() -> torch.device:
     """
     env = os.environ.get("VAEBOOK_DEVICE")
     if env:
-        return torch.device(env)
+        return check_device("$VAEBOOK_DEVICE", env)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -360,16 +361,18 @@ def evaluate(
     # The loss may draw noise from the global generator (a VAE's z ~ q): fork it and seed the fork,
     # so evaluating neither changes the random numbers of the training that follows nor depends on them.
     devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        for start in range(0, n, batch_size):
-            idx = torch.arange(start, min(n, start + batch_size))
-            xb, tb = _batch(x, target, idx, binarize, corrupt, g, device)
-            out = check_loss_output(loss_fn(model, xb, tb))
-            w = len(idx)
-            for k, v in {"loss": out.loss, **out.metrics}.items():
-                sums[k] = sums.get(k, 0.0) + float(v) * w
-    model.train(was_training)
+    try:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            for start in range(0, n, batch_size):
+                idx = torch.arange(start, min(n, start + batch_size))
+                xb, tb = _batch(x, target, idx, binarize, corrupt, g, device)
+                out = check_loss_output(loss_fn(model, xb, tb))
+                w = len(idx)
+                for k, v in {"loss": out.loss, **out.metrics}.items():
+                    sums[k] = sums.get(k, 0.0) + float(v) * w
+    finally:  # the model's mode as it came, also when the loss raises
+        model.train(was_training)
     return {k: v / n for k, v in sums.items()}
 
 
@@ -393,6 +396,20 @@ def _training_data(data, binarize: bool, corrupt) -> tuple[Tensor, Tensor | None
     if corrupt is not None:
         check_callable("corrupt", corrupt, "a function corrupt(x, generator) -> x_in")
     return x, target
+
+
+def _check_test_data(test_data, x: Tensor, target: Tensor | None, binarize: bool) -> None:
+    """``test_data`` must be what ``data`` is: examples of the same shape, with targets where it has them."""
+    tx, tt = _as_pair(test_data, "test_data")
+    if tx.shape[1:] != x.shape[1:]:
+        raise ValueError(f"test_data: expected examples of the training data's shape {tuple(x.shape[1:])}, "
+                         f"got {tuple(tx.shape[1:])}")
+    if (tt is None) != (target is None):
+        has = "(inputs, targets) pairs" if target is not None else "plain examples"
+        raise ValueError(f"test_data: expected {has}, as the training data, got "
+                         + ("plain examples" if tt is None else "(inputs, targets) pairs"))
+    if binarize:
+        check_range("test_data (binarize=True needs grey levels)", tx, 0.0, 1.0)
 
 
 def _with_builtin_callbacks(callbacks: list[Callback], progress: bool | None, max_seconds: float | None) -> list[Callback]:
@@ -469,12 +486,14 @@ def fit(
     if not isinstance(fused, bool):
         raise TypeError(f"fused: expected True or False, got {describe(fused)}")
     x, target = _training_data(data, binarize, corrupt)
+    if test_data is not None:  # checked here, not when the first epoch ends
+        _check_test_data(test_data, x, target, binarize)
+    device = check_device("device", device) if device is not None else default_device()
     loss_fn = check_callable("loss", loss, "a loss function loss(model, x, target)") if loss is not None else default_loss(model)
     callbacks = _with_builtin_callbacks(_check_callbacks(callbacks), progress, max_seconds)
     if seed is not None:
         seed_everything(seed)
 
-    device = torch.device(device) if device is not None else default_device()
     home = next(model.parameters()).device  # where the caller keeps the model; it goes back there
     model.to(device).train()
     x, target = x.cpu(), (target.cpu() if target is not None else None)  # batches are cut on the CPU, then moved

@@ -117,7 +117,10 @@ def student_notebook(nb: dict, strip_code: bool = True) -> dict:
         src = "".join(src) if isinstance(src, list) else src
         if cell.get("cell_type") == "code":
             if strip_code and (BEGIN in src or END in src):
-                src = strip_solution_code(src)
+                try:
+                    src = strip_solution_code(src)
+                except ValueError as err:
+                    raise ValueError(f"cell {cell.get('id', '?')}: {err}") from None
                 tags = [t for t in cell.get("metadata", {}).get("tags", []) if t != "hide-input"]
                 cell.setdefault("metadata", {})["tags"] = tags  # students see their stub
             cell["outputs"] = []
@@ -279,12 +282,14 @@ def make_student_version(book: Path, out: Path, force: bool = False) -> list[Pat
         written = []
         for path in notebooks:
             nb = read_notebook(path)
-            target = tmp / "book" / path.name
-            _write_text(target, json.dumps(student_notebook(nb), indent=1, ensure_ascii=False) + "\n")
+            try:
+                student, source_nb, otter = student_notebook(nb), student_notebook(nb, strip_code=False), otter_notebook(nb)
+            except ValueError as err:  # an unmatched marker, a solution without its check: say which file
+                raise ValueError(f"{path}: {err}") from None
+            _write_text(tmp / "book" / path.name, json.dumps(student, indent=1, ensure_ascii=False) + "\n")
             written.append(out / "book" / path.name)
-            source = json.dumps(student_notebook(nb, strip_code=False), indent=1, ensure_ascii=False) + "\n"
-            _write_text(tmp / "nbgrader" / "source" / path.stem / path.name, source)
-            _write_text(tmp / "otter" / path.name, json.dumps(otter_notebook(nb), indent=1, ensure_ascii=False) + "\n")
+            _write_text(tmp / "nbgrader" / "source" / path.stem / path.name, json.dumps(source_nb, indent=1, ensure_ascii=False) + "\n")
+            _write_text(tmp / "otter" / path.name, json.dumps(otter, indent=1, ensure_ascii=False) + "\n")
         _write_text(tmp / "nbgrader" / "nbgrader_config.py", nbgrader_config())
         for page in book.iterdir():
             if page.suffix == ".md" and f"book/{page.stem}" not in INSTRUCTOR_PAGES:

@@ -82,9 +82,19 @@ def _find_root(start: Path | None = None) -> Path:
     raise FileNotFoundError(f"no book here: _config.yml and _toc.yml not found in {here} or above")
 
 
+def _read_config(root: Path) -> str:
+    """The text of ``root/_config.yml``; an error that names the file where it is not UTF-8."""
+    path = root / "_config.yml"
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: expected UTF-8 text, got byte {err.object[err.start]:#04x} at offset {err.start} "
+                         "(save the file as UTF-8)") from None
+
+
 def read_repository(root: Path) -> tuple[str, str]:
     """``(url, branch)`` from the ``repository:`` block of ``_config.yml``."""
-    text = (root / "_config.yml").read_text(encoding="utf-8")
+    text = _read_config(root)
     block = re.search(r"^repository:\s*\n((?:[ \t]+.*\n?)+)", text, flags=re.M)
     if not block:
         raise ValueError(f"{root / '_config.yml'} has no repository: block")
@@ -150,7 +160,7 @@ def set_repository(root: Path, url: str, branch: str) -> list[Path]:
     if not _BRANCH_RE.match(branch):
         raise ValueError(f"the branch name {branch!r} has characters a git branch cannot have")
     config = root / "_config.yml"
-    text = config.read_text(encoding="utf-8")
+    text = _read_config(root)
     read_repository(root)  # fail early, before writing anything, if the block is malformed
     new = re.sub(r"^([ \t]+url:[ \t]*).*$", lambda m: m.group(1) + url, text, count=1, flags=re.M)
     new = re.sub(r"^([ \t]+branch:[ \t]*).*$", lambda m: m.group(1) + branch, new, count=1, flags=re.M)
@@ -194,7 +204,7 @@ def normalize_notebook(nb: dict) -> dict:
     for i, cell in enumerate(nb.get("cells", [])):
         cell.setdefault("metadata", {})
         cell["id"] = f"cell-{i:03d}"  # stable ids: regenerating a chapter does not churn its diff
-        if cell is data_cell:
+        if data_cell is not None and cell is data_cell:
             _add_tag(cell, "remove-stderr")
         if isinstance(cell.get("source"), list):
             cell["source"] = "".join(cell["source"])

@@ -206,7 +206,7 @@ def symbol_boxes(root: Path) -> dict[str, tuple[int, str, list[str]]]:
 
     A line of a box reads ``- $a$, $b$: what they are``; the symbols are the $...$ before the colon.
     """
-    boxes = {}
+    boxes: dict[str, tuple[int, str, list[str]]] = {}
     for path in sorted((root / "book").glob("[0-9][0-9]_*.ipynb")):
         markdown = [c["source"] for c in _cells(path) if c["cell_type"] == "markdown"]
         box = next((m for m in markdown if m.startswith(":::{admonition} " + BOX_TITLE)), None)
