@@ -116,6 +116,34 @@ def test_kl_warmup_anneals_the_kl_weight_of_the_loss(digits):
     assert loss.beta == 1.0 and not hasattr(vae, "beta")  # the weight lives on the loss, not on the model
 
 
+@pytest.mark.parametrize("beta", [0.5, 4.0])
+def test_kl_warmup_warms_up_to_the_users_beta_and_leaves_it_there(digits, beta):
+    seen = []
+
+    class Spy(vb.Callback):
+        def on_epoch_end(self, state):
+            seen.append(state.loss.beta)
+
+    loss = vb.ELBOLoss(beta=beta)
+    vb.fit(vb.VAE(z_dim=2, hidden=(16,)), digits, epochs=4, batch_size=128, binarize=True, loss=loss,
+           callbacks=[vb.KLWarmup(0.5), Spy()], progress=False, device="cpu")
+    assert seen[0] == pytest.approx(beta / 2, rel=0.02)  # half-way through warm-up, half of the user's beta
+    assert seen[1:] == [beta] * 3
+    assert loss.beta == beta  # the caller's object as it came
+
+
+def test_kl_warmup_gives_the_loss_its_beta_back_when_training_fails(digits):
+    class Fail(vb.Callback):
+        def on_step_end(self, state):
+            raise RuntimeError("stop here")
+
+    loss = vb.ELBOLoss(beta=0.5)
+    with pytest.raises(RuntimeError, match="stop here"):
+        vb.fit(vb.VAE(z_dim=2, hidden=(16,)), digits, steps=5, binarize=True, loss=loss, callbacks=[vb.KLWarmup(0.5), Fail()],
+               progress=False, device="cpu")
+    assert loss.beta == 0.5
+
+
 def test_callbacks_can_stop_training(digits):
     class StopAt3(vb.Callback):
         def on_step_end(self, state):

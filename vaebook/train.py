@@ -163,28 +163,33 @@ class Callback:
 
 
 class KLWarmup(Callback):
-    """Anneal the KL weight ``beta`` of an :class:`~vaebook.losses.ELBOLoss` from 0 to 1 over the first ``fraction`` of training.
+    """Anneal the KL weight ``beta`` of an :class:`~vaebook.losses.ELBOLoss` from 0 up to the loss's own
+    ``beta`` (1 for the ELBO) over the first ``fraction`` of training.
 
     Early on, a full KL term pushes every posterior onto the prior before the decoder has learned to
     use ``z``; warming it up keeps more latent units active (Bowman et al., 2016; Sønderby et al., 2016).
-    The reported ``elbo`` metric is always the true ELBO (weight 1).
+    The loss's ``beta`` is the target: a β-VAE's ``ELBOLoss(beta=0.5)`` warms up to 0.5, and its
+    ``beta`` is 0.5 again when training ends, however it ends. The reported ``elbo`` metric is always
+    the true ELBO (weight 1).
     """
 
     def __init__(self, fraction: float = 0.2):
         self.fraction = check_number("fraction", fraction, min=0.0, min_open=True, max=1.0)
+        self.target: float | None = None  # the loss's beta, read when training starts
 
     def on_fit_start(self, state: TrainState) -> None:
         if not isinstance(state.loss, ELBOLoss):
             raise TypeError(f"KLWarmup: expected fit's loss to be a vaebook.ELBOLoss (it anneals its beta), got {describe(state.loss)}")
+        self.target = state.loss.beta
         state.loss.beta = 0.0
 
     def on_step_end(self, state: TrainState) -> None:
-        assert isinstance(state.loss, ELBOLoss)  # checked at the start
-        state.loss.beta = min(1.0, state.progress / self.fraction)
+        assert isinstance(state.loss, ELBOLoss) and self.target is not None  # set at the start
+        state.loss.beta = self.target * min(1.0, state.progress / self.fraction)
 
     def on_fit_end(self, state: TrainState) -> None:
-        if isinstance(state.loss, ELBOLoss):
-            state.loss.beta = 1.0
+        if isinstance(state.loss, ELBOLoss) and self.target is not None:
+            state.loss.beta, self.target = self.target, None
 
 
 class TimeBudget(Callback):
