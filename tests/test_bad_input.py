@@ -20,7 +20,7 @@ import torch
 import vaebook as vb
 from vaebook import baselines as B
 from vaebook import plot
-from tests.conftest import make_ppca
+from tests.ppca import make_ppca
 
 NAN, INF = float("nan"), float("inf")
 

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 import vaebook as vb
-from tests.conftest import make_ppca, sample_ppca
+from tests.ppca import make_ppca, sample_ppca
 
 DT = torch.float64
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import vaebook as vb
-from tests.conftest import make_ppca
+from tests.ppca import make_ppca
 
 
 @pytest.mark.parametrize("arch", ["mlp", "conv"])

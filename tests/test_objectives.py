@@ -5,7 +5,7 @@ import math
 import torch
 
 import vaebook as vb
-from tests.conftest import make_ppca, sample_ppca
+from tests.ppca import make_ppca, sample_ppca
 
 
 def test_reconstruction_error_is_the_summed_squared_error():
