@@ -269,3 +269,37 @@ def test_a_large_tensor_is_scanned_once_until_it_changes(monkeypatch):
         z_bad[0, 0] = float("inf")
     with pytest.raises(ValueError, match="infinity at 1 of"):
         guards.check_finite("z", z_bad)
+
+
+def test_a_new_tensor_that_reuses_a_freed_ones_id_is_scanned_afresh():
+    from vaebook import guards
+
+    x = torch.rand(1300, 784, generator=torch.Generator().manual_seed(1))
+    guards.check_finite("x", x)  # remembered under id(x)
+    entry = guards._PASSED[id(x)]
+    mask = torch.zeros(1300, 784, dtype=torch.bool)
+    mask[0, 0] = True
+    bad = torch.rand(1300, 784).masked_fill(mask, float("nan"))  # a fresh tensor: version 0, as x's
+    assert bad._version == entry[1]  # so only the weak reference can tell them apart
+    # CPython may hand a freed tensor's id to the next one; make that happen for sure: bad's id now
+    # holds x's entry, a weak reference to x with x's version counter
+    guards._PASSED[id(bad)] = entry
+    with pytest.raises(ValueError, match="NaN at 1"):
+        guards.check_finite("bad", bad)
+    del x, bad
+
+
+def test_without_the_private_version_counter_every_scan_runs(monkeypatch):
+    from vaebook import guards
+
+    monkeypatch.setattr(guards, "_VERSION_ATTR", "_no_such_counter")  # a PyTorch without Tensor._version
+    scans = []
+    real_isfinite = torch.isfinite
+    monkeypatch.setattr(torch, "isfinite", lambda t: scans.append(t.numel()) or real_isfinite(t))
+    x = torch.rand(1300, 784, generator=torch.Generator().manual_seed(2))
+    for _ in range(3):
+        guards.check_finite("x", x)
+    assert scans == [x.numel()] * 3  # nothing remembered: the public path, a scan each time
+    x[5, 5] = float("inf")
+    with pytest.raises(ValueError, match="infinity at 1"):
+        guards.check_finite("x", x)

@@ -123,22 +123,33 @@ def _count(mask: Tensor) -> int:
 
 # A large tensor that passed a value scan is not scanned again while it is unchanged: training the
 # same data set several times (a chapter's sweep of 20 models over 60,000 digits) would otherwise
-# scan 47 million values at every door. Keyed by id, kept by weak reference; PyTorch's version
-# counter, which every in-place change advances, tells whether the tensor changed since its scan.
+# scan 47 million values at every door. Keyed by id, kept by weak reference (an entry counts only
+# while its weak reference still points at the very tensor asked about, so a new tensor that reuses
+# a freed one's id is scanned afresh); PyTorch's version counter, which every in-place change
+# advances, tells whether the tensor changed since its scan. The cache is global because the scans
+# it saves happen in functions that do not share an object; it holds no tensor alive.
 _REMEMBER_FROM = 1_000_000  # values; smaller tensors are cheap to scan every time
 _PASSED: dict[int, tuple[weakref.ref, int, set]] = {}
+# The version counter is Tensor._version, a name PyTorch does not promise: where a release lacks it,
+# nothing is remembered and every scan runs (tests/test_guards.py removes it).
+_VERSION_ATTR = "_version"
+
+
+def _version(t: Tensor) -> int | None:
+    v = getattr(t, _VERSION_ATTR, None)
+    return v if isinstance(v, int) else None
 
 
 def _remembered(t: Tensor) -> bool:
     """Whether ``t`` is large enough to remember, and has a version counter (inference tensors have none)."""
-    return t.numel() >= _REMEMBER_FROM and not t.is_inference()
+    return t.numel() >= _REMEMBER_FROM and not t.is_inference() and _version(t) is not None
 
 
 def _passed_before(t: Tensor, check: tuple) -> bool:
     if not _remembered(t):
         return False
     entry = _PASSED.get(id(t))
-    return entry is not None and entry[0]() is t and entry[1] == t._version and check in entry[2]
+    return entry is not None and entry[0]() is t and entry[1] == _version(t) and check in entry[2]
 
 
 def _remember_pass(t: Tensor, check: tuple) -> None:
@@ -146,13 +157,13 @@ def _remember_pass(t: Tensor, check: tuple) -> None:
         return
     key = id(t)
     entry = _PASSED.get(key)
-    if entry is None or entry[0]() is not t or entry[1] != t._version:
+    if entry is None or entry[0]() is not t or entry[1] != _version(t):
 
         def forget(ref, key=key):  # the tensor is gone; a newer tensor with the same id keeps its entry
             if key in _PASSED and _PASSED[key][0] is ref:
                 del _PASSED[key]
 
-        entry = (weakref.ref(t, forget), t._version, set())
+        entry = (weakref.ref(t, forget), _version(t), set())
         _PASSED[key] = entry
     entry[2].add(check)
 
