@@ -129,7 +129,7 @@ def _count(mask: Tensor) -> int:
 # advances, tells whether the tensor changed since its scan. The cache is global because the scans
 # it saves happen in functions that do not share an object; it holds no tensor alive.
 _REMEMBER_FROM = 1_000_000  # values; smaller tensors are cheap to scan every time
-_PASSED: dict[int, tuple[weakref.ref, int, set]] = {}
+_PASSED: dict[int, tuple[weakref.ref, int | None, set]] = {}
 # The version counter is Tensor._version, a name PyTorch does not promise: where a release lacks it,
 # nothing is remembered and every scan runs (tests/test_guards.py removes it).
 _VERSION_ATTR = "_version"
