@@ -409,8 +409,9 @@ def square_symmetries(x: Tensor) -> Tensor:
 
     The four rotations by multiples of 90 degrees come first (``torch.rot90`` over the pixel
     dimensions), then each of them mirrored left to right. A turned or mirrored photograph is still a
-    plausible photograph, which is why the photographs' denoiser trains on all eight (a turned digit
-    often is not: a 6 turned half a circle is a 9).
+    plausible photograph, which is why the photographs' denoiser trains on all eight. A turned or
+    mirrored digit often is no digit at all (a mirrored 2, a 4 on its side), so a digit denoiser
+    trained on them would learn a broader prior than the digits'.
     """
     check_float_tensor("x", x, dims=4)
     if x.shape[-1] != x.shape[-2]:
