@@ -113,6 +113,14 @@ def test_student_book_hides_solutions_and_the_instructor_page(student):
     assert not (student / "book" / "instructors.md").exists()
     for page in (student / "book").glob("*.md"):
         assert "{doc}`instructors`" not in page.read_text(), f"{page.name} links to the missing instructors' page"
+    for nb in (student / "book").glob("*.ipynb"):
+        assert "{doc}`instructors`" not in nb.read_text(), f"{nb.name} links to the missing instructors' page"
+
+
+def test_a_chapter_that_links_to_the_instructors_page_gets_plain_text_in_the_student_edition():
+    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "Timed on two cores (see {doc}`instructors`)."}]}
+    out = assign.student_notebook(nb)
+    assert out["cells"][0]["source"] == "Timed on two cores (see the instructors' page (not in this edition))."
 
 
 def test_existing_out_is_refused_unless_forced(student):

@@ -126,7 +126,7 @@ def student_notebook(nb: dict, strip_code: bool = True) -> dict:
             cell["outputs"] = []
             cell["execution_count"] = None
         elif cell.get("cell_type") == "markdown":
-            src = strip_solution_markdown(src)
+            src = _drop_instructor_links(strip_solution_markdown(src))
         cell["source"] = src
     return nb
 
