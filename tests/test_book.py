@@ -122,11 +122,17 @@ def test_every_equation_the_library_cites_is_defined_once_in_the_book():
     assert not twice, f"defined more than once: {twice}"
 
 
-def test_set_repository_retargets_config_and_every_chapter(tmp_path):
+def _course(tmp_path):
+    """An empty course beside the tests: this book's _config.yml and _toc.yml, and an empty book/."""
     copy = tmp_path / "course"
     (copy / "book").mkdir(parents=True)
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy2(ROOT / name, copy / name)
+    return copy
+
+
+def test_set_repository_retargets_config_and_every_chapter(tmp_path):
+    copy = _course(tmp_path)
     for p in CHAPTERS:
         shutil.copy2(p, copy / "book" / p.name)
     out = subprocess.run(
@@ -148,10 +154,7 @@ def test_set_repository_retargets_config_and_every_chapter(tmp_path):
 
 
 def test_check_reports_a_chapter_that_disagrees(tmp_path):
-    copy = tmp_path / "course"
-    (copy / "book").mkdir(parents=True)
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy2(ROOT / name, copy / name)
+    copy = _course(tmp_path)
     nb = json.loads(CHAPTERS[0].read_text())
     first = next(c for c in nb["cells"] if c["cell_type"] == "code")
     first["source"] = _src(first).replace("github.com/vaebook/vaebook", "github.com/someone/else")
@@ -163,10 +166,7 @@ def test_check_reports_a_chapter_that_disagrees(tmp_path):
 
 
 def test_the_setup_cell_is_folded_and_the_data_warning_left_out_of_the_html_book(tmp_path):
-    copy = tmp_path / "course"
-    (copy / "book").mkdir(parents=True)
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy2(ROOT / name, copy / name)
+    copy = _course(tmp_path)
     nb = json.loads(CHAPTERS[0].read_text())
     first = next(c for c in nb["cells"] if c["cell_type"] == "code")
     data = next(c for c in nb["cells"] if c["cell_type"] == "code" and "vb.load_mnist(" in _src(c))

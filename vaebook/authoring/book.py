@@ -272,7 +272,8 @@ def check_chapters(root: Path) -> list[str]:
         problems.append(f"no chapters in {root / 'book'}")
     for path in paths:
         try:
-            cell = _first_code_cell(read_notebook(path), path)
+            nb = read_notebook(path)
+            cell = _first_code_cell(nb, path)
         except ValueError as err:
             problems.append(str(err))
             continue
@@ -281,7 +282,7 @@ def check_chapters(root: Path) -> list[str]:
             problems.append(f"{path.name}: the first code cell lacks the tag {BOOTSTRAP_TAG!r}")
         elif "hide-input" not in tags:
             problems.append(f"{path.name}: the setup cell is not folded in the HTML book (tag 'hide-input'; normalize adds it)")
-        data_cell = _data_cell(read_notebook(path))
+        data_cell = _data_cell(nb)
         if data_cell is not None and "remove-stderr" not in data_cell.get("metadata", {}).get("tags", []):
             problems.append(f"{path.name}: the data cell shows its stderr (the offline-data warning) in the HTML book "
                             "(tag 'remove-stderr'; normalize adds it)")
