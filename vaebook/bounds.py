@@ -18,12 +18,11 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from . import draws, stats
-from .estimators import _as_data, log_weights
+from . import stats
+from .estimators import importance_samples
 from .guards import check_choice, check_finite, check_float_tensor, check_int, describe, value_checks_enabled
-from .losses import LossOutput, _check_reconstruction_target
-from .models import LatentModel, as_latent_model
-from .objectives import log_px_given_z
+from .losses import LossOutput, check_reconstruction_target
+from .models import LatentModel, as_latent_model, model_batch
 
 __all__ = ["ESTIMATORS", "iwae_bound", "iwae_objective", "IWAELoss", "BoundGradients", "bound_gradients", "gradient_snr"]
 
@@ -53,35 +52,14 @@ def iwae_bound(log_w: Tensor) -> Tensor:
 
 
 # --------------------------------------------------------------------------- on a model
-def _check_eps(eps: Tensor | None, k: int, mu: Tensor) -> None:
-    if eps is not None:
-        check_float_tensor("eps", eps, dtype=mu.dtype)
-        if tuple(eps.shape) != (k, *mu.shape):
-            raise ValueError(f"eps: expected shape (k, b, z_dim) = {(k, *mu.shape)}, got shape {tuple(eps.shape)}")
-
-
-def _dreg_log_weights(model: LatentModel, x: Tensor, k: int, eps: Tensor | None, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-    """Log-weights ``(k, b)`` whose ``log q`` holds the encoder's outputs fixed, and the codes ``z`` ``(k, b, z)``.
-
-    Their values are those of :func:`vaebook.log_weights` for the same noise; only the gradient
-    differs: the encoder's weights reach them through ``z`` alone (the path derivative).
-    """
-    mu, logvar = model.encode(x)  # (b, z) each
-    _check_eps(eps, k, mu)
-    e = eps if eps is not None else draws.randn((k, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)  # (k, b, z)
-    z = stats.reparameterize(mu, logvar, e)  # (k, b, z): the encoder's only path into the weights
-    lpx = log_px_given_z(x, model.decode(z), model.likelihood, model.c)  # (k, b)
-    lpz = model.log_prior(z)  # (k, b)
-    lqz = stats.diag_gaussian_log_prob(z, mu.detach(), logvar.detach())  # (k, b): q's parameters held fixed
-    return lpx + lpz - lqz, z
-
-
 def _objective(model: LatentModel, x: Tensor, k: int, estimator: str, eps: Tensor | None, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
     """``(bound, log_w)``: the bound ``(b,)`` with ``estimator``'s gradient, and the log-weights ``(k, b)``."""
     if estimator == "iwae":
-        log_w = log_weights(model, x, k, eps=eps, generator=generator)  # (k, b)
+        log_w = importance_samples(model, x, k, eps=eps, generator=generator).log_w  # (k, b)
         return iwae_bound(log_w), log_w
-    log_w, z = _dreg_log_weights(model, x, k, eps, generator)  # (k, b), (k, b, z)
+    # log q holds the encoder's outputs fixed: the encoder's weights reach the weights through z alone
+    log_w, z = importance_samples(model, x, k, eps=eps, generator=generator, path_derivative=True, keep_codes=True)  # (k, b), (k, b, z)
+    assert z is not None  # keep_codes
     w_norm = torch.softmax(log_w.detach(), dim=0)  # (k, b): the normalised weights w~_i, constants here
     if z.requires_grad:
         z.register_hook(lambda grad: grad * w_norm.unsqueeze(-1))  # (k, b, z): the second factor w~_i
@@ -121,10 +99,8 @@ def iwae_objective(
 
     Book: eq-dreg
     """
-    as_latent_model("model", model)
-    k = check_int("k (the number of importance samples)", k, min=1)
-    check_choice("estimator", estimator, ESTIMATORS)
-    return _objective(model, _as_data(model, x), k, estimator, eps, generator)[0]
+    check_choice("estimator", estimator, ESTIMATORS)  # the model, x, k and eps are checked where they are used
+    return _objective(model, x, k, estimator, eps, generator)[0]
 
 
 @dataclass
@@ -148,9 +124,8 @@ class IWAELoss:
         check_choice("estimator", self.estimator, ESTIMATORS)
 
     def __call__(self, model: LatentModel, x: Tensor, target: Tensor) -> LossOutput:
-        _check_reconstruction_target(x, target)
-        as_latent_model("model", model)
-        bound, log_w = _objective(model, _as_data(model, x), self.k, self.estimator, None, None)  # (b,), (k, b)
+        check_reconstruction_target(x, target)
+        bound, log_w = _objective(model, x, self.k, self.estimator, None, None)  # (b,), (k, b)
         return LossOutput(-bound.mean(), {"bound": bound.mean().detach(), "elbo": log_w.mean().detach()})
 
 
@@ -210,7 +185,7 @@ def bound_gradients(
     repeats = check_int("repeats (independent estimates)", repeats, min=2)
     check_choice("estimator", estimator, ESTIMATORS)
     max_samples = check_int("max_samples", max_samples, min=1)
-    x = check_finite("x", _as_data(model, x))
+    x = check_finite("x", model_batch(model, x))
     b = x.shape[0]
     per_pass = max(1, max_samples // (k * b))  # repeats per pass
     enc_parts, dec_parts = [], []

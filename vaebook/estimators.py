@@ -9,47 +9,51 @@
 
 from __future__ import annotations
 
-import math
+
 from typing import Callable, NamedTuple
 
 import torch
 from torch import Tensor
 
-from . import draws, stats
+from . import draws, likelihoods, stats
 from .guards import check_callable, check_choice, check_finite, check_float_tensor, check_int, describe
-from .models import LatentModel, as_latent_model
-from .objectives import ELBO, elbo, log_px_given_z
+from .models import LatentModel, as_latent_model, model_batch
+from .objectives import ELBO, elbo
 
-__all__ = ["model_elbo", "RateDistortion", "rate_distortion", "log_weights", "log_likelihood", "score_function_gradient", "reparameterized_gradient"]
+__all__ = ["Coded", "encode_and_decode", "elbo_terms", "ImportanceSamples", "importance_samples", "model_elbo", "RateDistortion", "rate_distortion", "log_weights", "log_likelihood", "score_function_gradient", "reparameterized_gradient"]
 
-def _as_data(model: LatentModel, x: Tensor, name: str = "x") -> Tensor:
-    """``x`` as ``(b, *model.data_shape)`` (flattened examples are reshaped), of the model's dtype."""
-    shape = tuple(model.data_shape)
-    params = list(model.parameters()) if isinstance(model, torch.nn.Module) else []
-    check_float_tensor(name, x, dtype=params[0].dtype if params else None)
-    if x.dim() >= 2 and x.shape[0] == 0:
-        raise ValueError(f"{name}: expected at least one example, got an empty batch of shape {tuple(x.shape)}")
-    if x.dim() >= 2 and math.prod(x.shape[1:]) == math.prod(shape):
-        return x.reshape(x.shape[0], *shape)  # (b, ...) -> (b, *data_shape)
-    raise ValueError(f"{name}: expected examples of shape {shape} (or flattened) in a batch, got shape {tuple(x.shape)}")
+class Coded(NamedTuple):
+    """A batch as the model's data, ``q(z|x)``'s parameters, one code per example, and the decoder's output at it."""
+
+    x: Tensor  # (b, *data_shape)
+    mu: Tensor  # (b, z_dim)
+    logvar: Tensor  # (b, z_dim)
+    z: Tensor  # (b, z_dim)
+    x_out: Tensor  # (b, *data_shape): logits or mean, as the model's likelihood reads them
 
 
-def _code_and_decode(model: LatentModel, x: Tensor, eps: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """``x`` as the model's data, ``q(z|x)``'s ``mu`` and ``logvar``, one code ``z`` per example, and the decoder's output at it."""
+def encode_and_decode(model: LatentModel, x: Tensor, eps: Tensor | None = None) -> Coded:
+    """Encode ``x``, draw one code ``z = mu + sigma * eps`` per example (``eps`` fixes it), and decode it."""
     as_latent_model("model", model)
-    x = _as_data(model, x)
+    x = model_batch(model, x)
     mu, logvar = model.encode(x)
     z = stats.reparameterize(mu, logvar, eps)
-    return x, mu, logvar, z, model.decode(z)
+    return Coded(x, mu, logvar, z, model.decode(z))
 
 
-def _elbo_at(
-    model: LatentModel, x: Tensor, x_out: Tensor, mu: Tensor, logvar: Tensor, z: Tensor, analytic_kl: bool, c: float | Tensor
+def elbo_terms(
+    model: LatentModel, coded: Coded, *, analytic_kl: bool = True, likelihood: likelihoods.Likelihood | None = None
 ) -> ELBO:
-    """The ELBO's terms per example for the code ``z`` of :func:`_code_and_decode`, with decoder variance ``c``."""
+    """The ELBO's terms per example at the code of :func:`encode_and_decode`.
+
+    ``likelihood`` replaces the model's own (e.g. a Gaussian with another variance); the KL term is
+    the closed form when ``analytic_kl`` and the prior is standard, else ``log q(z|x) - log p(z)`` at ``z``.
+    """
+    lik = likelihood if likelihood is not None else likelihoods.of(model)
+    x, mu, logvar, z, x_out = coded
     if analytic_kl and model.prior_is_standard:
-        return elbo(x, x_out, mu, logvar, likelihood=model.likelihood, c=c)
-    recon = log_px_given_z(x, x_out, model.likelihood, c)  # (b,)
+        return elbo(x, x_out, mu, logvar, likelihood=lik)
+    recon = lik.log_prob(x, x_out)  # (b,)
     kl = stats.diag_gaussian_log_prob(z, mu, logvar) - model.log_prior(z)  # (b,): log q(z|x) - log p(z)
     return ELBO(recon - kl, recon, kl)
 
@@ -64,8 +68,7 @@ def model_elbo(model: LatentModel, x: Tensor, eps: Tensor | None = None, analyti
 
     Book: eq-elbo
     """
-    x, mu, logvar, z, x_out = _code_and_decode(model, x, eps)
-    return _elbo_at(model, x, x_out, mu, logvar, z, analytic_kl, model.c)
+    return elbo_terms(model, encode_and_decode(model, x, eps), analytic_kl=analytic_kl)
 
 
 class RateDistortion(NamedTuple):
@@ -78,15 +81,6 @@ class RateDistortion(NamedTuple):
     def total(self) -> Tensor:
         """``distortion + rate``, ``(b,)``: the negative ELBO when the distortion is in nats."""
         return self.distortion + self.rate
-
-
-def _decoder_mean(likelihood: str, x_out: Tensor) -> Tensor:
-    """``E[x | z]`` from the decoder's output: the Bernoulli mean, the continuous Bernoulli's, or the Gaussian mean itself."""
-    if likelihood == "bernoulli":
-        return torch.sigmoid(x_out)
-    if likelihood == "continuous_bernoulli":
-        return torch.distributions.ContinuousBernoulli(logits=x_out).mean
-    return x_out
 
 
 def rate_distortion(
@@ -115,12 +109,69 @@ def rate_distortion(
     Book: eq-rate-distortion
     """
     check_choice("distortion", distortion, ("nats", "squared_error"))
-    x, mu, logvar, z, x_out = _code_and_decode(model, x, eps)
-    terms = _elbo_at(model, x, x_out, mu, logvar, z, analytic_kl, model.c)
+    coded = encode_and_decode(model, x, eps)
+    terms = elbo_terms(model, coded, analytic_kl=analytic_kl)
     if distortion == "nats":
         return RateDistortion(-terms.recon, terms.kl)
-    err = (x - _decoder_mean(model.likelihood, x_out)).pow(2).flatten(1).sum(1)  # (b,)
+    err = (coded.x - likelihoods.of(model).mean(coded.x_out)).pow(2).flatten(1).sum(1)  # (b,)
     return RateDistortion(err, terms.kl)
+
+
+class ImportanceSamples(NamedTuple):
+    """Log importance weights ``(k, b)`` and, where asked for, the codes they were computed at ``(k, b, z_dim)``."""
+
+    log_w: Tensor
+    z: Tensor | None
+
+
+def importance_samples(
+    model: LatentModel,
+    x: Tensor,
+    k: int,
+    *,
+    proposal: str = "posterior",
+    eps: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    batch_size: int | None = None,
+    path_derivative: bool = False,
+    keep_codes: bool = False,
+) -> ImportanceSamples:
+    r""":func:`log_weights`, with two options that the importance-weighted bound's gradients need.
+
+    - ``path_derivative=True``: :math:`\log q(z_i\mid x)` is computed with the encoder's outputs held
+      fixed, so the encoder's weights reach the log-weights through :math:`z_i` alone (the values are
+      unchanged; the doubly reparametrized gradient of :mod:`vaebook.bounds` is built on it);
+    - ``keep_codes=True``: also return the codes :math:`z_i` (else ``z`` is ``None``, and no memory holds them).
+    """
+    as_latent_model("model", model)
+    k = check_int("k (the number of importance samples)", k, min=1)
+    check_choice("proposal", proposal, ("posterior", "prior"))
+    chunk = k if batch_size is None else check_int("batch_size", batch_size, min=1)
+    x = model_batch(model, x)
+    lik = likelihoods.of(model)
+    mu, logvar = model.encode(x)  # (b, z) each
+    if eps is not None:
+        check_float_tensor("eps", eps, dtype=mu.dtype)
+        if tuple(eps.shape) != (k, *mu.shape):
+            raise ValueError(f"eps: expected shape (k, b, z_dim) = {(k, *mu.shape)}, got shape {tuple(eps.shape)}")
+    if proposal == "prior":
+        mu, logvar = torch.zeros_like(mu), torch.zeros_like(logvar)
+    q_mu, q_logvar = (mu.detach(), logvar.detach()) if path_derivative else (mu, logvar)
+    parts, codes = [], []
+    for start in range(0, k, chunk):
+        n = min(chunk, k - start)
+        e = eps[start:start + n] if eps is not None else draws.randn(
+            (n, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device
+        )  # (n, b, z)
+        z = stats.reparameterize(mu, logvar, e)  # (n, b, z)
+        lpx = lik.log_prob(x, model.decode(z))  # (n, b)
+        lpz = model.log_prior(z)  # (n, b)
+        lqz = stats.diag_gaussian_log_prob(z, q_mu, q_logvar)  # (n, b)
+        parts.append(lpx + lpz - lqz)
+        if keep_codes:
+            codes.append(z)
+    z_all = (codes[0] if len(codes) == 1 else torch.cat(codes, dim=0)) if keep_codes else None
+    return ImportanceSamples(parts[0] if len(parts) == 1 else torch.cat(parts, dim=0), z_all)  # (k, b), (k, b, z)
 
 
 def log_weights(
@@ -143,30 +194,7 @@ def log_weights(
 
     Book: eq-importance-sampling
     """
-    as_latent_model("model", model)
-    k = check_int("k (the number of importance samples)", k, min=1)
-    check_choice("proposal", proposal, ("posterior", "prior"))
-    chunk = k if batch_size is None else check_int("batch_size", batch_size, min=1)
-    x = _as_data(model, x)
-    mu, logvar = model.encode(x)  # (b, z) each
-    if eps is not None:
-        check_float_tensor("eps", eps, dtype=mu.dtype)
-        if tuple(eps.shape) != (k, *mu.shape):
-            raise ValueError(f"eps: expected shape (k, b, z_dim) = {(k, *mu.shape)}, got shape {tuple(eps.shape)}")
-    if proposal == "prior":
-        mu, logvar = torch.zeros_like(mu), torch.zeros_like(logvar)
-    parts = []
-    for start in range(0, k, chunk):
-        n = min(chunk, k - start)
-        e = eps[start:start + n] if eps is not None else draws.randn(
-            (n, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device
-        )  # (n, b, z)
-        z = stats.reparameterize(mu, logvar, e)  # (n, b, z)
-        lpx = log_px_given_z(x, model.decode(z), model.likelihood, model.c)  # (n, b)
-        lpz = model.log_prior(z)  # (n, b)
-        lqz = stats.diag_gaussian_log_prob(z, mu, logvar)  # (n, b)
-        parts.append(lpx + lpz - lqz)
-    return torch.cat(parts, dim=0)  # (k, b)
+    return importance_samples(model, x, k, proposal=proposal, eps=eps, generator=generator, batch_size=batch_size).log_w
 
 
 @torch.no_grad()
@@ -197,7 +225,7 @@ def log_likelihood(
     Book: eq-importance-sampling
     """
     as_latent_model("model", model)
-    check_finite("x", _as_data(model, x))
+    check_finite("x", model_batch(model, x))
     lw = log_weights(model, x, k, proposal=proposal, eps=eps, generator=generator, batch_size=batch_size)
     return stats.log_mean_exp(lw, dim=0)  # (b,)
 

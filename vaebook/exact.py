@@ -14,14 +14,11 @@ import math
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from . import stats
-from .estimators import _as_data
-from .guards import check_finite, check_float_tensor, check_int, check_positive, check_range, check_same_shape, describe
-from .models import LatentModel, LinearGaussian, as_latent_model
-from .objectives import log_px_given_z
+from . import likelihoods, stats
+from .guards import check_finite, check_float_tensor, check_int, check_positive, check_same_shape, describe
+from .models import LatentModel, LinearGaussian, as_latent_model, model_batch
 
 __all__ = ["GridPosterior", "grid_posterior", "grid_kl", "best_diagonal_gaussian", "ppca_elbo", "ppca_em_step"]
 
@@ -32,30 +29,6 @@ class GridPosterior(NamedTuple):
     log_posterior: Tensor  # (b, n, n): log p(z | x) at the grid points (a density)
     z1: Tensor  # (n,) grid coordinates along z_1
     z2: Tensor  # (n,) grid coordinates along z_2
-
-
-def _log_px_given_z_all_pairs(x: Tensor, x_out: Tensor, likelihood: str, c: float | Tensor) -> Tensor:
-    """``log p(x_i | z_g)`` for every decoded grid point ``g`` (``x_out``: ``(m, ...)``) and example ``i``: ``(m, b)``.
-
-    The Bernoulli term is linear in ``x``, so all pairs come from one matrix product instead of an
-    ``(m, b, D)`` tensor; the Gaussian one is computed pair by pair (expanding the square would lose
-    precision), in chunks that bound memory.
-    """
-    if likelihood in ("bernoulli", "continuous_bernoulli"):
-        check_range("x (Bernoulli targets)", x, 0.0, 1.0)
-        logits = x_out.flatten(1)  # (m, D)
-        # sum_j x_j l_j - softplus(l_j)  (the stable form of stats.bernoulli_log_prob), for all pairs
-        out = logits @ x.flatten(1).T - F.softplus(logits).sum(1, keepdim=True)  # (m, b)
-        if likelihood == "continuous_bernoulli":  # + sum_j log C(l_j), which does not depend on x
-            zeros = torch.zeros_like(logits)
-            out = out + (stats.continuous_bernoulli_log_prob(zeros, logits) - stats.bernoulli_log_prob(zeros, logits)).unsqueeze(1)
-        return out
-    step = max(1, 2**22 // (x.shape[0] * x[0].numel()))  # bounds the (m', b, D) tensor below
-    parts = [
-        log_px_given_z(x, out.unsqueeze(1).expand(-1, *x.shape), likelihood, c)  # (m', b)
-        for out in x_out.split(step)
-    ]
-    return torch.cat(parts, dim=0)  # (m, b)
 
 
 @torch.no_grad()
@@ -79,7 +52,7 @@ def grid_posterior(model: LatentModel, x: Tensor, lim: float = 4.0, n: int = 161
         raise ValueError(f"model: expected a 2-D latent space for grid quadrature, got z_dim={model.z_dim}")
     lim = check_positive("lim", lim)
     n = check_int("n (grid points per axis)", n, min=2)
-    x = check_finite("x", _as_data(model, x))
+    x = check_finite("x", model_batch(model, x))
     g = torch.linspace(-lim, lim, n, device=x.device, dtype=x.dtype)
     z1, z2 = torch.meshgrid(g, g, indexing="ij")
     z = torch.stack([z1.flatten(), z2.flatten()], dim=-1)  # (n*n, 2)
@@ -87,7 +60,7 @@ def grid_posterior(model: LatentModel, x: Tensor, lim: float = 4.0, n: int = 161
     parts = []
     for zc in z.split(4096):
         x_out = model.decode(zc)  # (m, *data_shape): each grid point is decoded once, for all examples
-        lpx = _log_px_given_z_all_pairs(x, x_out, model.likelihood, model.c)  # (m, b)
+        lpx = likelihoods.of(model).log_prob_all_pairs(x, x_out)  # (m, b)
         parts.append(lpx + model.log_prior(zc).unsqueeze(1))  # (m, b)
     log_joint = torch.cat(parts, dim=0).T  # (b, n*n)
     log_px = torch.logsumexp(log_joint, dim=1) + 2 * math.log(delta)  # (b,)

@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import draws, stats
+from . import likelihoods, stats
 from .guards import check_choice, check_finite, check_float_tensor, check_int, check_int_tuple, check_number, check_positive, check_range
 from .priors import PRIORS, MixturePrior, StandardNormalPrior, build_prior
 
@@ -39,6 +39,7 @@ __all__ = [
     "DigitClassifier",
     "LatentModel",
     "as_latent_model",
+    "model_batch",
 ]
 
 ACTIVATIONS = {
@@ -160,11 +161,11 @@ class VAEConfig(_Config):
         self._check_positive_int("z_dim", self.z_dim)
         self._check_widths("hidden", self.hidden)
         self._check_choice("activation", self.activation, ACTIVATIONS)
-        self._check_choice("likelihood", self.likelihood, ("bernoulli", "gaussian", "continuous_bernoulli"))
+        self._check_choice("likelihood", self.likelihood, likelihoods.NAMES)
         check_positive("VAEConfig.c (the Gaussian decoder's variance)", self.c)
         if not isinstance(self.learn_c, bool):
             raise TypeError(f"VAEConfig.learn_c: expected True or False, got {self.learn_c!r}")
-        if self.learn_c and self.likelihood != "gaussian":
+        if self.learn_c and not isinstance(likelihoods.likelihood(self.likelihood), likelihoods.Gaussian):
             raise ValueError(f"VAEConfig.learn_c: only the Gaussian decoder has a variance c to learn, got likelihood={self.likelihood!r}")
         self._check_choice("prior", self.prior, PRIORS)
         self._check_positive_int("prior_components", self.prior_components)
@@ -234,8 +235,10 @@ class LatentModel(Protocol):
 
     - ``z_dim``: the width of the latent code :math:`z \in \mathbb R^{z\_dim}`, prior :math:`\mathcal N(0, I)`;
     - ``data_shape``: the shape of one example;
-    - ``likelihood``: ``"bernoulli"`` (``decode`` gives logits) or ``"gaussian"`` (``decode`` gives the
-      mean of :math:`\mathcal N(d_\theta(z), cI)`), with ``c`` its variance, or ``"continuous_bernoulli"``;
+    - ``likelihood``: the decoder's :math:`p(x\mid z)`, a :class:`~vaebook.likelihoods.Likelihood`
+      (:class:`~vaebook.likelihoods.Bernoulli`: ``decode`` gives logits; :class:`~vaebook.likelihoods.Gaussian`:
+      ``decode`` gives the mean of :math:`\mathcal N(d_\theta(z), cI)`), or its name (``"bernoulli"``,
+      ``"gaussian"``, ``"continuous_bernoulli"``), with ``c`` the Gaussian's variance;
     - ``log_prior(z)``: :math:`\log p(z)`; ``prior_is_standard``: whether :math:`p(z) = \mathcal N(0, I)`,
       in which case the ELBO's KL term has a closed form;
     - ``encode(x) -> (mu, logvar)``, each ``(b, z_dim)``: the Gaussian :math:`q(z \mid x)`;
@@ -249,7 +252,7 @@ class LatentModel(Protocol):
     def data_shape(self) -> tuple[int, ...]: ...
 
     @property
-    def likelihood(self) -> str: ...
+    def likelihood(self) -> str | likelihoods.Likelihood: ...
 
     @property
     def c(self) -> float | Tensor: ...
@@ -274,6 +277,18 @@ def as_latent_model(name: str, model) -> "LatentModel":
         f"{name}: expected a latent variable model (vaebook.VAE, vaebook.LinearGaussian, or one with "
         f"z_dim, data_shape, likelihood, c, encode and decode), got a {type(model).__name__} without {', '.join(missing)}"
     )
+
+
+def model_batch(model: "LatentModel", x: Tensor, name: str = "x") -> Tensor:
+    """``x`` as ``(b, *model.data_shape)`` (flattened examples are reshaped), of the model's dtype; else a clear error."""
+    shape = tuple(model.data_shape)
+    params = list(model.parameters()) if isinstance(model, nn.Module) else []
+    check_float_tensor(name, x, dtype=params[0].dtype if params else None)
+    if x.dim() >= 2 and x.shape[0] == 0:
+        raise ValueError(f"{name}: expected at least one example, got an empty batch of shape {tuple(x.shape)}")
+    if x.dim() >= 2 and math.prod(x.shape[1:]) == math.prod(shape):
+        return x.reshape(x.shape[0], *shape)  # (b, ...) -> (b, *data_shape)
+    raise ValueError(f"{name}: expected examples of shape {shape} (or flattened) in a batch, got shape {tuple(x.shape)}")
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -486,10 +501,12 @@ class VAE(_ImageModel):
         self.decoder = _decoder(self.config)
         self.prior = build_prior(self.config.prior, self.config.z_dim, self.config.prior_components)
         self.log_c = nn.Parameter(torch.tensor(math.log(self.config.c))) if self.config.learn_c else None
+        self._output = likelihoods.likelihood(self.config.likelihood)  # what decode and mean_image need: no c
 
     @property
-    def likelihood(self) -> str:
-        return self.config.likelihood
+    def likelihood(self) -> likelihoods.Likelihood:
+        """The decoder's :math:`p(x\\mid z)`, a :class:`~vaebook.likelihoods.Likelihood` (equal to its name, e.g. ``"gaussian"``)."""
+        return likelihoods.likelihood(self.config.likelihood, self.c, learned=self.log_c is not None)
 
     @property
     def c(self) -> float | Tensor:
@@ -515,20 +532,14 @@ class VAE(_ImageModel):
 
         The Gaussian mean passes through a sigmoid, since grey levels lie in [0, 1].
         """
-        out = self._decode_raw(z)
-        return torch.sigmoid(out) if self.likelihood == "gaussian" else out
+        return self._output.network_output(self._decode_raw(z))
 
     def _output_is_logit(self) -> bool:
         return True  # Bernoulli logits, or the Gaussian mean through a sigmoid
 
     def mean_image(self, z: Tensor) -> Tensor:
         """``E[x | z]`` in [0, 1]: sigmoid of the logits, the continuous Bernoulli's mean, or the Gaussian mean."""
-        out = self.decode(z)
-        if self.likelihood == "bernoulli":
-            return torch.sigmoid(out)
-        if self.likelihood == "continuous_bernoulli":
-            return torch.distributions.ContinuousBernoulli(logits=out).mean
-        return out
+        return self._output.mean(self.decode(z))
 
     def forward(self, x: Tensor, eps: Tensor | None = None) -> VAEOutput:
         mu, logvar = self.encode(x)
@@ -544,17 +555,8 @@ class VAE(_ImageModel):
         """
         n = check_int("n", n, min=1)
         z = self.prior.sample(n, generator=generator, device=self.device)
-        m = self.mean_image(z)
-        if mean:
-            return m
-        if self.likelihood == "bernoulli":  # torch.bernoulli(m)'s own draw on the CPU, bit for bit: a uniform u per pixel, u < m
-            u = draws.rand(m.shape, generator=generator, dtype=m.dtype, device=m.device)
-            return torch.lt(u, m, out=u)
-        if self.likelihood == "continuous_bernoulli":
-            u = draws.rand(m.shape, generator=generator, device=m.device)
-            return torch.distributions.ContinuousBernoulli(logits=self.decode(z)).icdf(u)
-        noise = draws.randn(m.shape, generator=generator, device=m.device)
-        return m + torch.as_tensor(self.c).sqrt() * noise
+        out = self.decode(z)
+        return self._output.mean(out) if mean else self.likelihood.sample(out, generator)
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
@@ -578,8 +580,6 @@ class LinearGaussian(nn.Module):
     M-step does); ``W`` and ``b`` are parameters.
     """
 
-    likelihood = "gaussian"
-
     def __init__(self, W: Tensor, b: Tensor, c: float):
         super().__init__()
         check_float_tensor("W", W, dims=2)
@@ -597,6 +597,11 @@ class LinearGaussian(nn.Module):
     @property
     def c(self) -> float:
         return self._c
+
+    @property
+    def likelihood(self) -> likelihoods.Gaussian:
+        """:math:`\\mathcal N(Wz + b, cI)`: a Gaussian with this model's ``c``, its mean as the linear map gives it."""
+        return likelihoods.Gaussian(self._c, squash=False)
 
     prior_is_standard = True
 

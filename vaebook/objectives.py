@@ -12,12 +12,12 @@ from typing import NamedTuple
 
 from torch import Tensor
 
-from . import stats
-from .guards import check_choice, check_float_tensor
+from . import likelihoods, stats
+from .guards import check_float_tensor
 
 __all__ = ["ELBO", "reconstruction_error", "log_px_given_z", "elbo", "LIKELIHOODS"]
 
-LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli")
+LIKELIHOODS = likelihoods.NAMES  # the decoders' names, as vaebook.likelihoods gives them
 
 
 class ELBO(NamedTuple):
@@ -48,20 +48,19 @@ def reconstruction_error(x: Tensor, x_hat: Tensor) -> Tensor:
 
 
 # --------------------------------------------------------------------------- ELBO
-def log_px_given_z(x: Tensor, x_out: Tensor, likelihood: str = "bernoulli", c: float | Tensor = 1.0) -> Tensor:
+def log_px_given_z(
+    x: Tensor, x_out: Tensor, likelihood: str | likelihoods.Likelihood = "bernoulli", c: float | Tensor = 1.0
+) -> Tensor:
     r"""The decoder's log-likelihood :math:`\log p(x\mid z;\theta)` for either of the lecture's decoders.
 
     ``x_out`` is the decoder output: Bernoulli (or continuous Bernoulli) logits, or the Gaussian mean. Shapes as in
-    :func:`vaebook.stats.bernoulli_log_prob`: ``x_out`` may carry leading sample dimensions.
+    :func:`vaebook.stats.bernoulli_log_prob`: ``x_out`` may carry leading sample dimensions. ``likelihood`` is a
+    :class:`~vaebook.likelihoods.Likelihood` (a model's, which carries its own ``c``), or its name, with the
+    Gaussian's variance ``c``.
 
     Book: eq-bernoulli-decoder
     """
-    check_choice("likelihood", likelihood, LIKELIHOODS)
-    if likelihood == "bernoulli":
-        return stats.bernoulli_log_prob(x, x_out)
-    if likelihood == "continuous_bernoulli":
-        return stats.continuous_bernoulli_log_prob(x, x_out)
-    return stats.gaussian_log_prob(x, x_out, c)
+    return likelihoods.likelihood(likelihood, c).log_prob(x, x_out)
 
 
 def elbo(
@@ -70,7 +69,7 @@ def elbo(
     mu: Tensor,
     logvar: Tensor,
     *,
-    likelihood: str = "bernoulli",
+    likelihood: str | likelihoods.Likelihood = "bernoulli",
     c: float | Tensor = 1.0,
     z: Tensor | None = None,
 ) -> ELBO:
