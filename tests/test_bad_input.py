@@ -277,6 +277,13 @@ CASES = [
     case("fit-labels-dtype", lambda: _bad_labels(torch.zeros(8, dtype=torch.bool)), TypeError, "data (targets)", "int64 class labels", "bool"),
     case("fit-vae-targets", lambda: vb.fit(vae2(), (imgs(4), imgs(4).flip(0)), progress=False, device="cpu"), ValueError, "target:", "reproduce its input"),
     case("fit-target-size", lambda: vb.fit(ae2(), (imgs(4), torch.rand(4, 1, 14, 14)), progress=False, device="cpu"), ValueError, "target:", "(4, 1, 28, 28)", "(4, 1, 14, 14)"),
+    case("gaussian-c-negative", lambda: vb.Gaussian(c=-1.0), ValueError, "c (the Gaussian's variance)", "> 0", "-1"),
+    case("gaussian-c-vector", lambda: vb.Gaussian(c=torch.ones(3)), ValueError, "c (the Gaussian's variance)", "a scalar", "(3,)"),
+    case("likelihood-name", lambda: vb.likelihoods.likelihood("poisson"), ValueError, "likelihood:", "bernoulli", "poisson"),
+    case("bernoulli-targets", lambda: vb.Bernoulli().log_prob(torch.full((2, 4), 2.0), torch.zeros(2, 4)), ValueError, "x (Bernoulli targets)", "[0, 1]"),
+    case("likelihood-abstract", lambda: vb.Likelihood().log_prob(torch.zeros(2, 4), torch.zeros(2, 4)), NotImplementedError, "Likelihood.log_prob", "subclass"),
+    case("continuous-bernoulli-grey", lambda: vb.ContinuousBernoulli().mean("logits"), TypeError, "out (the decoder's output)", "str"),
+    case("elbo-loss-warmup", lambda: vb.ELBOLoss(warmup=1.5), ValueError, "warmup (a fraction of training)", "<= 1", "1.5"),
     case("kl-warmup-fraction", lambda: vb.KLWarmup(0.0), ValueError, "fraction:", "> 0"),
     case("kl-warmup-loss", lambda: vb.fit(ae2(), imgs(), callbacks=[vb.KLWarmup()], progress=False, device="cpu"), TypeError, "KLWarmup", "ELBOLoss", "ReconstructionLoss"),
     case("train-vae-model", lambda: vb.train_vae(ae2(), imgs(), steps=2), TypeError, "vae:", "vaebook.VAE", "Autoencoder"),
@@ -568,7 +575,7 @@ def test_every_public_function_of_the_api_page_has_a_row():
             "TimeBudget", "ELBO", "GridPosterior", "BoundGradients", "RealismScore", "OfflineDataWarning", "LossOutput", "VAEOutput",
             "LatentModel", "AEConfig", "VAEConfig", "SRConfig", "ClassifierConfig", "ReconstructionLoss", "CrossEntropyLoss",
             "NATURAL_IMAGE_NAMES", "CheckpointError", "baselines", "checks", "plot", "widgets",
-            "diffusion", "priors", "AggregatePosterior", "ELBODecomposition", "RateDistortion"}  # modules and result records
+            "diffusion", "priors", "callbacks", "likelihoods", "progress", "recipes", "LAYERS", "AggregatePosterior", "ELBODecomposition", "RateDistortion"}  # modules and result records
     missing = [name for name in vb.__all__ if name not in skip and f"vb.{name}" not in rows]
     assert not missing, f"no bad-input row calls {missing}"
     assert os.path.basename(__file__) == "test_bad_input.py"

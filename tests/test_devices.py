@@ -268,7 +268,7 @@ def test_models_the_library_builds_start_from_the_cpu_weights(builder, monkeypat
         built["vae"], built["device"] = vae, options.get("device")
         return vb.History()
 
-    monkeypatch.setattr(vb.train, "train_vae", no_training)
+    monkeypatch.setattr(vb.recipes, "train_vae", no_training)
     data = vb.ImageData(images(64), torch.zeros(64, dtype=torch.long), "random")
     if builder == "train_2d_vae":
         vb.train_2d_vae(data, steps=1, seed=4, device="meta")
@@ -277,7 +277,7 @@ def test_models_the_library_builds_start_from_the_cpu_weights(builder, monkeypat
     else:
         vb.train_budget_vae(data, steps=1, seed=4, device="meta")
         vb.seed_everything(4)
-        expected = vb.VAE(prior="mixture", prior_components=vb.train.BUDGET_PRIOR_COMPONENTS)
+        expected = vb.VAE(prior="mixture", prior_components=vb.recipes.BUDGET_PRIOR_COMPONENTS)
     assert built["device"] == "meta"
     weights = built["vae"].state_dict()
     assert all(w.device.type == "cpu" for w in weights.values())

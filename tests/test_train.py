@@ -105,7 +105,7 @@ def test_kl_warmup_anneals_the_kl_weight_of_the_loss(digits):
 
     class Spy(vb.Callback):
         def on_epoch_end(self, state):
-            seen.append(state.loss.beta)
+            seen.append(state.loss.kl_weight(state.progress))
 
     vae = vb.VAE(z_dim=2, hidden=(16,))
     loss = vb.ELBOLoss()
@@ -113,7 +113,7 @@ def test_kl_warmup_anneals_the_kl_weight_of_the_loss(digits):
            progress=False, device="cpu")
     assert seen[0] == pytest.approx(0.5, abs=0.01)  # after 1 of 4 epochs, half-way through warm-up
     assert seen[1:] == [1.0, 1.0, 1.0]
-    assert loss.beta == 1.0 and not hasattr(vae, "beta")  # the weight lives on the loss, not on the model
+    assert loss.beta == 1.0 and loss.warmup == 0 and not hasattr(vae, "beta")  # the caller's loss untouched; nothing on the model
 
 
 @pytest.mark.parametrize("beta", [0.5, 4.0])
@@ -122,7 +122,7 @@ def test_kl_warmup_warms_up_to_the_users_beta_and_leaves_it_there(digits, beta):
 
     class Spy(vb.Callback):
         def on_epoch_end(self, state):
-            seen.append(state.loss.beta)
+            seen.append(state.loss.kl_weight(state.progress))
 
     loss = vb.ELBOLoss(beta=beta)
     vb.fit(vb.VAE(z_dim=2, hidden=(16,)), digits, epochs=4, batch_size=128, binarize=True, loss=loss,
@@ -130,6 +130,37 @@ def test_kl_warmup_warms_up_to_the_users_beta_and_leaves_it_there(digits, beta):
     assert seen[0] == pytest.approx(beta / 2, rel=0.02)  # half-way through warm-up, half of the user's beta
     assert seen[1:] == [beta] * 3
     assert loss.beta == beta  # the caller's object as it came
+
+
+@pytest.mark.parametrize("beta", [0.5, 4.0])
+def test_a_loss_with_a_warmup_owns_its_schedule_and_ends_at_the_users_beta(digits, beta):
+    """ELBOLoss(beta, warmup): fit trains each step with the loss's own ramp, and nothing writes into the loss."""
+    weights = []
+
+    class Spy(vb.Callback):
+        def on_step_end(self, state):
+            weights.append(state.loss.kl_weight(state.progress))
+
+    loss = vb.ELBOLoss(beta=beta, warmup=0.5)
+    vb.fit(vb.VAE(z_dim=2, hidden=(16,)), digits, steps=8, batch_size=128, binarize=True, loss=loss, callbacks=[Spy()],
+           progress=False, device="cpu")
+    assert weights == pytest.approx([beta * min(1.0, s / 8 / 0.5) for s in range(1, 9)])  # the ramp, step by step
+    assert weights[-1] == beta and (loss.beta, loss.warmup) == (beta, 0.5)  # ends at the user's beta; the loss as it came
+    assert loss.at_progress(0.25).beta == pytest.approx(beta / 2) and loss.at_progress(0.25) is not loss
+    assert loss.at_progress(0.5) is loss and loss.at_progress(1.0) is loss
+
+
+def test_a_warmup_in_the_loss_trains_as_the_klwarmup_callback_did(digits):
+    """The two ways to ask for a warm-up give the same weights, bit for bit, on the fused step and with autograd."""
+    for fused in (True, False):
+        runs = []
+        for loss, callbacks in ((vb.ELBOLoss(beta=0.5, warmup=0.5), []), (vb.ELBOLoss(beta=0.5), [vb.KLWarmup(0.5)])):
+            torch.manual_seed(0)
+            vae = vb.VAE(z_dim=2, hidden=(16,))
+            vb.fit(vae, digits, steps=6, batch_size=64, binarize=True, loss=loss, callbacks=callbacks, progress=False,
+                   device="cpu", fused=fused)
+            runs.append([p.detach().clone() for p in vae.parameters()])
+        assert all(torch.equal(a, b) for a, b in zip(*runs, strict=True))
 
 
 def test_kl_warmup_gives_the_loss_its_beta_back_when_training_fails(digits):

@@ -75,11 +75,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import optimizer as _optimizer
 
-from . import stats
+from . import likelihoods, stats
 from .diagnostics import kl_per_dimension
 from .losses import ELBOLoss, LossOutput, free_bits_kl
 from .models import VAE
-from .objectives import ELBO, elbo, log_px_given_z
+from .objectives import ELBO, elbo
 
 __all__ = ["FusedELBOStep", "fused_elbo_step", "AdamStep"]
 
@@ -188,21 +188,23 @@ class FusedELBOStep:
     """``step(x) -> LossOutput``: the loss and metrics of :class:`~vaebook.ELBOLoss` on the batch ``x``,
     with every parameter's ``.grad`` set to its gradient, in one pass without autograd.
 
-    Build it with :func:`fused_elbo_step`, which says whether a model and loss qualify. ``beta`` is
-    read from the loss at every call, so :class:`~vaebook.KLWarmup` works as it does with autograd.
+    Build it with :func:`fused_elbo_step`, which says whether a model and loss qualify. ``step(x, objective)``
+    takes the loss as it stands at this point of training, ``objective`` (``ELBOLoss.at_progress``, whose KL weight
+    may be warming up); ``beta`` and ``free_bits`` are read from it at every call.
     """
 
     def __init__(self, model: VAE, loss: ELBOLoss, encoder: list, decoder: list):
         self.model, self.loss = model, loss
         self.encoder, self.decoder = encoder, decoder
         self.z_dim = model.config.z_dim
-        self.gaussian = model.config.likelihood == "gaussian"  # else Bernoulli
+        self.gaussian = isinstance(model.likelihood, likelihoods.Gaussian)  # else Bernoulli (fused_elbo_step admits no other)
         # each layer's activation backward, chosen once here (see _activation_backward)
         self.backward = {type(act): _activation_backward(type(act)) for _, act in encoder + decoder if act is not None}
 
     @torch.no_grad()
-    def __call__(self, x: Tensor) -> LossOutput:
-        b, zd, beta = x.shape[0], self.z_dim, float(self.loss.beta)
+    def __call__(self, x: Tensor, objective: ELBOLoss | None = None) -> LossOutput:
+        objective = self.loss if objective is None else objective  # the loss as it stands at this step
+        b, zd, beta = x.shape[0], self.z_dim, float(objective.beta)
         x = x.reshape(b, -1)  # (b, D)
         acts_e, e = _forward(self.encoder, x)  # e: (b, 2 z_dim)
         mu, logvar = e[:, :zd], e[:, zd:]
@@ -218,14 +220,14 @@ class FusedELBOStep:
             c = log_c.exp() if log_c is not None else float(self.model.c)
             out = torch.sigmoid(logits)
             g = (out - x).mul_(out).mul_(1.0 - out).div_(b * c)  # dL/dlogits
-        likelihood = "gaussian" if self.gaussian else "bernoulli"
-        free_bits = self.loss.free_bits
+        likelihood = likelihoods.Gaussian(c) if self.gaussian else likelihoods.Bernoulli()
+        free_bits = objective.free_bits
         if free_bits == 0:  # the library's own terms: log p(x|z) and the closed-form KL, as ELBOLoss computes them
-            terms = elbo(x, out, mu, logvar, likelihood=likelihood, c=c)
+            terms = elbo(x, out, mu, logvar, likelihood=likelihood)
             loss = -(terms.recon - beta * terms.kl).mean()
             kl_weight: float | Tensor = beta / b  # dL/dKL_ij
         else:  # free bits, as ELBOLoss computes them: each coordinate's batch-average KL, floored
-            recon, kl_j = log_px_given_z(x, out, likelihood, c), kl_per_dimension(mu, logvar)  # (b,), (b, z_dim)
+            recon, kl_j = likelihood.log_prob(x, out), kl_per_dimension(mu, logvar)  # (b,), (b, z_dim)
             kl = kl_j.sum(dim=1)
             terms = ELBO(recon - kl, recon, kl)
             loss = -(recon.mean() - beta * free_bits_kl(kl_j, free_bits))
@@ -292,7 +294,7 @@ def fused_elbo_step(model: nn.Module, loss) -> FusedELBOStep | None:
     if type(model) is not VAE or type(loss) is not ELBOLoss:
         return None
     cfg = model.config
-    if cfg.arch != "mlp" or cfg.likelihood not in ("bernoulli", "gaussian") or cfg.prior != "standard":
+    if cfg.arch != "mlp" or type(model.likelihood) not in (likelihoods.Bernoulli, likelihoods.Gaussian) or not model.prior_is_standard:
         return None
     params = list(model.parameters())
     if not params or not all(p.requires_grad and p.device.type == "cpu" and p.dtype == params[0].dtype for p in params):

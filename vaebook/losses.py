@@ -4,8 +4,12 @@ A loss is called as ``loss(model, x, target)`` on a batch and returns a :class:`
 scalar to minimise and the metrics to log. It runs the model and hands tensors to the objectives
 of :mod:`vaebook.objectives` (and the estimators of :mod:`vaebook.estimators`), which never see the
 model. A setting that changes the objective is a declared field of the loss, e.g. the KL weight
-``ELBOLoss.beta``, which :class:`vaebook.KLWarmup` anneals, or its free bits ``ELBOLoss.free_bits``;
-nothing travels on the model.
+``ELBOLoss.beta`` and its warm-up ``ELBOLoss.warmup``, or its free bits ``ELBOLoss.free_bits``;
+nothing travels on the model, and training never writes into the loss.
+
+A loss whose objective changes during training says so with a method ``at_progress(progress)``
+that returns the loss to use at that fraction of training (0 to 1); :func:`vaebook.fit` asks for it
+before every step. :class:`ELBOLoss` has one: its KL weight warms up from 0 to ``beta``.
 
 :func:`default_loss` picks the loss for each of the library's models; ``fit(loss=...)`` takes any
 callable of the same form.
@@ -20,20 +24,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import stats
+from . import likelihoods, stats
 from .diagnostics import kl_per_dimension
-from .estimators import _code_and_decode, _elbo_at, model_elbo
+from .estimators import elbo_terms, encode_and_decode, model_elbo
 from .guards import check_float_tensor, check_number, check_same_shape, describe
 from .models import VAE, Autoencoder, DigitClassifier, LatentModel, SuperResolver
-from .objectives import ELBO, log_px_given_z, reconstruction_error
+from .objectives import ELBO, reconstruction_error
 
 __all__ = [
     "LossOutput", "ReconstructionLoss", "ELBOLoss", "free_bits_kl", "calibrated_gaussian_nll", "CalibratedGaussianLoss",
-    "CrossEntropyLoss", "default_loss", "check_loss_output",
+    "CrossEntropyLoss", "default_loss", "check_loss_output", "check_reconstruction_target",
 ]
 
 
-def _check_reconstruction_target(x: Tensor, target: Tensor) -> None:
+def check_reconstruction_target(x: Tensor, target: Tensor) -> None:
     """A VAE's loss takes the batch itself as its target (``fit`` passes ``x`` twice); anything else is refused."""
     if target is not x and (target.shape != x.shape or not torch.equal(target, x)):
         raise ValueError("target: a VAE is trained to reproduce its input; pass images without separate targets")
@@ -86,8 +90,11 @@ def free_bits_kl(kl: Tensor, free_bits: float) -> Tensor:
 class ELBOLoss:
     r"""``-(recon - beta * kl).mean()``: the negative ELBO, with the KL term weighted by ``beta``.
 
-    - ``beta = 1`` is the ELBO itself; :class:`vaebook.KLWarmup` raises ``beta`` from 0 to 1 early in
-      training (KL annealing, Bowman et al., 2016).
+    - ``beta = 1`` is the ELBO itself.
+    - ``warmup`` (a fraction of training, 0 by default): the KL weight rises linearly from 0 to
+      ``beta`` over that first fraction of training, then stays at ``beta`` (KL annealing, Bowman
+      et al., 2016). :meth:`kl_weight` gives it at a point of training; :func:`vaebook.fit` trains
+      each step with :meth:`at_progress`, and ``beta`` itself never changes.
     - ``free_bits`` (:math:`\lambda`, nats per latent coordinate; 0 by default) replaces the KL term by
       :func:`free_bits_kl`, each coordinate's batch-average KL floored at :math:`\lambda`
       (Kingma et al., 2016), so that the optimiser gains nothing by pushing a coordinate's KL
@@ -101,13 +108,27 @@ class ELBOLoss:
 
     beta: float = 1.0
     free_bits: float = 0.0
+    warmup: float = 0.0
 
     def __post_init__(self) -> None:
         self.beta = check_number("beta (the KL weight)", self.beta, min=0.0)
         self.free_bits = check_number("free_bits (nats per latent coordinate)", self.free_bits, min=0.0)
+        self.warmup = check_number("warmup (a fraction of training)", self.warmup, min=0.0, max=1.0)
+
+    def kl_weight(self, progress: float = 1.0) -> float:
+        """The KL weight after ``progress`` (0 to 1) of training: ``beta``, ramped up from 0 over the first ``warmup``."""
+        if self.warmup == 0:
+            return self.beta
+        return self.beta * min(1.0, progress / self.warmup)
+
+    def at_progress(self, progress: float) -> ELBOLoss:
+        """The loss to train with after ``progress`` of training: this one, or during the warm-up a copy with the ramped weight."""
+        if self.warmup == 0 or progress >= self.warmup:
+            return self
+        return ELBOLoss(beta=self.kl_weight(progress), free_bits=self.free_bits)
 
     def __call__(self, model: LatentModel, x: Tensor, target: Tensor) -> LossOutput:
-        _check_reconstruction_target(x, target)
+        check_reconstruction_target(x, target)
         if self.free_bits == 0:
             terms = model_elbo(model, x)
             loss = -(terms.recon - self.beta * terms.kl).mean()
@@ -116,8 +137,8 @@ class ELBOLoss:
                 raise ValueError(f"free_bits: expected a model with the standard normal prior (free bits floor the KL of "
                                  f"each coordinate, which a learned prior does not split into), got free_bits={self.free_bits:g} "
                                  f"for a {type(model).__name__} with a learned prior")
-            x, mu, logvar, _, x_out = _code_and_decode(model, x, None)
-            recon = log_px_given_z(x, x_out, model.likelihood, model.c)  # (b,)
+            x, mu, logvar, _, x_out = encode_and_decode(model, x)
+            recon = likelihoods.of(model).log_prob(x, x_out)  # (b,)
             kl_j = kl_per_dimension(mu, logvar)  # (b, z_dim)
             kl = kl_j.sum(dim=1)  # (b,): the closed form, as gaussian_kl
             terms = ELBO(recon - kl, recon, kl)
@@ -171,15 +192,16 @@ class CalibratedGaussianLoss:
     """
 
     def __call__(self, model: LatentModel, x: Tensor, target: Tensor) -> LossOutput:
-        if getattr(model, "likelihood", None) != "gaussian":
-            raise ValueError(f"model: expected a VAE with a Gaussian decoder (likelihood='gaussian'), "
-                             f"got likelihood={getattr(model, 'likelihood', None)!r}")
-        _check_reconstruction_target(x, target)
-        x, mu, logvar, z, x_mean = _code_and_decode(model, x, None)
+        lik = getattr(model, "likelihood", None)
+        if not isinstance(lik, (likelihoods.Likelihood, str)) or not isinstance(likelihoods.of(model), likelihoods.Gaussian):
+            got = lik.name if isinstance(lik, likelihoods.Likelihood) else lik
+            raise ValueError(f"model: expected a VAE with a Gaussian decoder (likelihood='gaussian'), got likelihood={got!r}")
+        check_reconstruction_target(x, target)
+        coded = encode_and_decode(model, x)
         # The ELBO at c = c*, with c* held fixed: the ELBO is stationary in c there, so the gradients are
         # those of calibrated_gaussian_nll, which lets c* follow the decoder.
-        c = _calibrated_c(x, x_mean).detach()
-        terms = _elbo_at(model, x, x_mean, mu, logvar, z, True, c)
+        c = _calibrated_c(coded.x, coded.x_out).detach()
+        terms = elbo_terms(model, coded, likelihood=likelihoods.Gaussian(c))
         return LossOutput(
             -terms.elbo.mean(),
             {"elbo": terms.elbo.mean().detach(), "recon": terms.recon.mean().detach(), "kl": terms.kl.mean().detach(), "c": c},
