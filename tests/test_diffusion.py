@@ -1,4 +1,4 @@
-"""diffusion.py against closed forms, autograd, torch.distributions and Monte Carlo."""
+"""vaebook.diffusion against closed forms, autograd, torch.distributions and Monte Carlo."""
 
 import math
 

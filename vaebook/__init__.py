@@ -1,25 +1,15 @@
 """vaebook: the library behind the executable course on autoencoders and variational autoencoders.
 
 Chapters use it as ``import vaebook as vb``. Everything public is re-exported here; nothing is
-defined here. The modules build on each other in one direction, each importing only those before it:
-
-1. ``guards`` (argument checks), ``files`` (atomic writes), ``colab`` (Colab's widget manager);
-2. ``draws`` (random numbers drawn on the CPU and moved: the same on every device), ``stats``: pure tensor math;
-3. ``data`` and ``models``; then ``checkpoints`` (save and load the models);
-4. ``objectives`` (the ELBO and friends, on tensors), ``estimators`` (on a model: its ELBO, importance
-   sampling, gradient estimators), ``exact`` (quadrature and EM, for small models), ``diagnostics``
-   (the aggregate posterior, the ELBO's decomposition, active units), ``losses`` (what training minimises), ``bounds``
-   (the importance-weighted bound, its training loss and its gradients' noise);
-5. ``fused`` (the MLP VAE's hand-derived training step, and Adam's kernel called directly), then
-   ``train``: ``fit`` and its callbacks;
-6. ``metrics``, then ``baselines``; ``plot``, ``widgets`` and ``results`` (the Results page);
-7. ``checks``: the exercises' checks, on top of everything.
+defined here but :data:`LAYERS`, the one place that states how the modules build on each other:
+each module imports only modules that come before it in :data:`LAYERS` (``tests/test_layers.py``
+reads every module's imports and holds the code to it). The README and the API page point here.
 
 ``vaebook.authoring.book`` and ``vaebook.authoring.assign`` are authoring tools for the course's repository, not used
 by the chapters.
 """
 
-from . import baselines, checks, diffusion, plot, priors, widgets
+from . import baselines, callbacks, checks, diffusion, likelihoods, plot, priors, progress, recipes, widgets
 from .bounds import BoundGradients, IWAELoss, bound_gradients, gradient_snr, iwae_bound, iwae_objective
 from .checkpoints import CheckpointError, build_model, load, save
 from .data import (
@@ -96,27 +86,31 @@ from .stats import (
     reparameterize,
     standard_normal_log_prob,
 )
-from .train import (
-    Callback,
-    History,
-    KLWarmup,
-    ProgressBar,
-    TimeBudget,
-    TrainState,
-    default_device,
-    evaluate,
-    fit,
-    seed_everything,
-    train_2d_vae,
-    train_budget_vae,
-    train_vae,
+from .callbacks import Callback, History, TimeBudget, TrainState
+from .likelihoods import Bernoulli, ContinuousBernoulli, Gaussian, Likelihood
+from .progress import ProgressBar
+from .recipes import KLWarmup, train_2d_vae, train_budget_vae, train_vae
+from .train import default_device, evaluate, fit, seed_everything
+
+# The layer order, bottom first: a module may import only the modules listed before it.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("guards", "files", "colab"),  # argument checks, atomic writes, Colab's widget manager
+    ("draws", "stats", "likelihoods", "priors"),  # random draws made on the CPU; tensor math; p(x|z) and p(z) objects
+    ("data", "models", "checkpoints"),  # MNIST and the corruptions; the models; saving and loading them
+    ("objectives", "estimators", "exact", "diagnostics", "losses", "bounds"),  # the ELBO and its estimators; training losses
+    ("fused", "callbacks", "progress", "train", "recipes"),  # the hand-derived step; the training engine; the VAE recipes
+    ("diffusion", "metrics", "baselines", "plot", "widgets", "results"),  # chapter 13's models; scores; figures; the Results page
+    ("checks",),  # the exercises' checks, on top of everything
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
     # modules used as vb.<module>.<name>
-    "baselines", "checks", "diffusion", "plot", "priors", "widgets",
+    "baselines", "callbacks", "checks", "diffusion", "likelihoods", "plot", "priors", "progress", "recipes", "widgets",
+    "LAYERS",
+    # the decoders' likelihoods
+    "Likelihood", "Bernoulli", "Gaussian", "ContinuousBernoulli",
     # importance-weighted bounds
     "BoundGradients", "IWAELoss", "bound_gradients", "gradient_snr", "iwae_bound", "iwae_objective",
     # checkpoints

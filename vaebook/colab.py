@@ -19,6 +19,9 @@ import sys
 
 __all__ = ["on_colab", "ensure_widget_support"]
 
+# Whether this kernel has already enabled Colab's custom widget manager (non-empty once it has). Global
+# because the manager is a property of the notebook's front end, one per kernel, not of any object of
+# ours; it lives as long as the Python process, as the front end's setting does.
 _custom_manager_enabled: list[bool] = []
 
 

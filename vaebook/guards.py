@@ -49,6 +49,10 @@ __all__ = [
 ]
 
 
+# Whether the math functions scan their inputs' values now. Global because the scans happen deep in
+# functions that share no object (stats, objectives, losses) and fit turns them off around its steps;
+# only value_checks() changes it, and it restores the previous value when its block ends, so the
+# setting lives exactly as long as the innermost `with value_checks(...)` block (default: on).
 _VALUE_CHECKS = [True]
 
 
