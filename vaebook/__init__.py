@@ -60,19 +60,8 @@ from .losses import (
     free_bits_kl,
 )
 from .metrics import RealismScore, classifier_features, digit_classifier, psnr, realism_score
-from .models import (
-    VAE,
-    AEConfig,
-    Autoencoder,
-    ClassifierConfig,
-    DigitClassifier,
-    LatentModel,
-    LinearGaussian,
-    SRConfig,
-    SuperResolver,
-    VAEConfig,
-    VAEOutput,
-)
+from .configs import AEConfig, ClassifierConfig, SRConfig, VAEConfig
+from .models import VAE, Autoencoder, DigitClassifier, LatentModel, LinearGaussian, SuperResolver, VAEOutput
 from .objectives import ELBO, elbo, log_px_given_z, reconstruction_error
 from .results import record
 from .stats import (
@@ -96,7 +85,7 @@ from .train import default_device, evaluate, fit, seed_everything
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("guards", "files", "colab"),  # argument checks, atomic writes, Colab's widget manager
     ("draws", "stats", "likelihoods", "priors"),  # random draws made on the CPU; tensor math; p(x|z) and p(z) objects
-    ("data", "models", "checkpoints"),  # MNIST and the corruptions; the models; saving and loading them
+    ("data", "configs", "networks", "models", "checkpoints"),  # MNIST and the corruptions; the models, their configs and networks; saving them
     ("objectives", "estimators", "exact", "diagnostics", "losses", "bounds"),  # the ELBO and its estimators; training losses
     ("fused", "callbacks", "progress", "train", "recipes"),  # the hand-derived step; the training engine; the VAE recipes
     ("diffusion", "metrics", "baselines", "plot", "widgets", "results"),  # chapter 13's models; scores; figures; the Results page

@@ -19,16 +19,8 @@ from torch import nn
 
 from .files import atomic_write, remove_stale_temporaries
 from .guards import check_device, describe
-from .models import (
-    VAE,
-    AEConfig,
-    Autoencoder,
-    ClassifierConfig,
-    DigitClassifier,
-    SRConfig,
-    SuperResolver,
-    VAEConfig,
-)
+from .configs import AEConfig, ClassifierConfig, SRConfig, VAEConfig
+from .models import VAE, Autoencoder, DigitClassifier, SuperResolver
 
 __all__ = ["MODEL_CLASSES", "build_model", "save", "load", "CheckpointError"]
 

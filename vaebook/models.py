@@ -1,8 +1,8 @@
-"""Networks: autoencoders, VAEs, a linear-Gaussian model with exact answers, a super-resolution net.
+"""The models: autoencoders, VAEs, a linear-Gaussian model with exact answers, a super-resolution net, a classifier.
 
 Models compute network outputs only; the objectives that train them live in
-:mod:`vaebook.objectives`. Each model is built from a frozen dataclass config, which is what a
-checkpoint stores (:mod:`vaebook.checkpoints`), so ``vb.load`` can rebuild it. What the estimators
+:mod:`vaebook.objectives`. Each model is built from a frozen dataclass config (:mod:`vaebook.configs`), which is what a checkpoint stores (:mod:`vaebook.checkpoints`), so ``vb.load`` can
+rebuild it, out of the networks of :mod:`vaebook.networks`. What the estimators
 need from a latent variable model is written down once, as the :class:`LatentModel` protocol.
 
 Images go in as ``(b, 1, 28, 28)`` or flattened ``(b, 784)`` (any ``image_shape`` of the config);
@@ -11,11 +11,8 @@ they come out as ``(b, *image_shape)``.
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import math
-from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import torch
 import torch.nn as nn
@@ -23,14 +20,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import likelihoods, stats
-from .guards import check_choice, check_finite, check_float_tensor, check_int, check_int_tuple, check_number, check_positive, check_range
-from .priors import PRIORS, MixturePrior, StandardNormalPrior, build_prior
+from .guards import check_finite, check_float_tensor, check_int, check_number, check_positive
+from .configs import AEConfig, ClassifierConfig, SRConfig, VAEConfig, config_from
+from .networks import ImageModel, decoder_for, encoder_for
+from .priors import MixturePrior, StandardNormalPrior, build_prior
 
 __all__ = [
-    "AEConfig",
-    "VAEConfig",
-    "SRConfig",
-    "ClassifierConfig",
     "Autoencoder",
     "VAE",
     "VAEOutput",
@@ -41,189 +36,6 @@ __all__ = [
     "as_latent_model",
     "model_batch",
 ]
-
-ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "elu": nn.ELU,
-    "silu": nn.SiLU,
-    "tanh": nn.Tanh,
-    "softplus": nn.Softplus,
-    "linear": nn.Identity,
-}
-ARCHS = ("mlp", "conv")
-
-
-# --------------------------------------------------------------------------- configs
-class _Config:
-    """Validation shared by the configs: known options only, and readable errors."""
-
-    image_shape: tuple[int, int, int]
-
-    @classmethod
-    def from_dict(cls, options: dict) -> Any:
-        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]  # every subclass is a dataclass
-        unknown = [k for k in options if k not in names]
-        if unknown:
-            hints = []
-            for k in unknown:
-                close = difflib.get_close_matches(k, names, n=1)
-                hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-            raise ValueError(
-                f"unknown {cls.__name__} option {', '.join(hints)}; expected one of: {', '.join(names)}"
-            )
-        fixed = dict(options)
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]  # checkpoints store tuples as lists
-            if f.name in fixed and isinstance(fixed[f.name], list):
-                fixed[f.name] = tuple(fixed[f.name])
-        return cls(**fixed)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]  # every subclass is a dataclass
-
-    def _check_choice(self, name: str, value, choices) -> None:
-        check_choice(f"{type(self).__name__}.{name}", value, choices)
-
-    def _check_positive_int(self, name: str, value) -> None:
-        check_int(f"{type(self).__name__}.{name}", value, min=1)
-
-    def _check_widths(self, name: str, value, length: int | None = None) -> None:
-        check_int_tuple(f"{type(self).__name__}.{name}", value, length=length)
-
-    def _check_image_shape(self) -> None:
-        shape = self.image_shape
-        if not (isinstance(shape, tuple) and len(shape) == 3 and all(isinstance(s, int) and s > 0 for s in shape)):
-            raise ValueError(f"{type(self).__name__}.image_shape must be (channels, H, W), got {shape!r}")
-
-
-@dataclass(frozen=True)
-class AEConfig(_Config):
-    """A deterministic autoencoder ``f_theta = decoder o encoder`` with a ``z_dim``-wide bottleneck.
-
-    - ``arch``: ``"mlp"`` (fully connected) or ``"conv"`` (two stride-2 convolutions each way).
-    - ``hidden``: MLP layer widths, or conv channels per stage, listed from the image inwards.
-    - ``activation``: ``"linear"`` makes the whole autoencoder linear (it then spans PCA's subspace).
-    - ``output``: ``"sigmoid"`` keeps reconstructions in [0, 1]; ``"identity"`` does not.
-      ``"auto"`` picks identity for a linear autoencoder and sigmoid otherwise.
-    """
-
-    arch: str = "mlp"
-    z_dim: int = 32
-    hidden: tuple[int, ...] = (512, 256)
-    activation: str = "relu"
-    output: str = "auto"
-    image_shape: tuple[int, int, int] = (1, 28, 28)
-
-    def __post_init__(self) -> None:
-        self._check_choice("arch", self.arch, ARCHS)
-        self._check_positive_int("z_dim", self.z_dim)
-        self._check_widths("hidden", self.hidden)
-        self._check_choice("activation", self.activation, ACTIVATIONS)
-        self._check_choice("output", self.output, ("auto", "sigmoid", "identity"))
-        self._check_image_shape()
-        if self.arch == "conv":
-            _check_conv_shape(self)
-
-    @property
-    def output_kind(self) -> str:
-        if self.output != "auto":
-            return self.output
-        return "identity" if self.activation == "linear" else "sigmoid"
-
-
-@dataclass(frozen=True)
-class VAEConfig(_Config):
-    r"""A variational autoencoder: encoder ``e_phi(x) = (mu, log sigma^2)``, decoder ``d_theta(z)``.
-
-    - ``likelihood``: ``"bernoulli"`` (the decoder outputs logits, for binary pixels),
-      ``"gaussian"`` (the decoder outputs the mean of ``N(d_theta(z), c I)``, for grey levels), or
-      ``"continuous_bernoulli"`` (logits of a density on grey levels in [0, 1]).
-    - ``c``: the Gaussian decoder's variance, a hyperparameter, or its starting value when
-      ``learn_c=True`` makes it a parameter trained with the rest (as :math:`\log c`).
-    - ``prior``: ``"standard"`` (:math:`\mathcal N(0, I)`, the lecture's) or ``"mixture"``, a learned
-      mixture of ``prior_components`` Gaussians (:mod:`vaebook.priors`).
-    - ``arch``, ``hidden``, ``activation``: as in :class:`AEConfig`. The defaults (784-400-400-32,
-      ELU) are the architecture of :func:`vaebook.train_vae`'s recipe.
-    """
-
-    arch: str = "mlp"
-    z_dim: int = 32
-    hidden: tuple[int, ...] = (400, 400)
-    activation: str = "elu"
-    likelihood: str = "bernoulli"
-    c: float = 1.0
-    learn_c: bool = False
-    prior: str = "standard"
-    prior_components: int = 10
-    image_shape: tuple[int, int, int] = (1, 28, 28)
-
-    def __post_init__(self) -> None:
-        self._check_choice("arch", self.arch, ARCHS)
-        self._check_positive_int("z_dim", self.z_dim)
-        self._check_widths("hidden", self.hidden)
-        self._check_choice("activation", self.activation, ACTIVATIONS)
-        self._check_choice("likelihood", self.likelihood, likelihoods.NAMES)
-        check_positive("VAEConfig.c (the Gaussian decoder's variance)", self.c)
-        if not isinstance(self.learn_c, bool):
-            raise TypeError(f"VAEConfig.learn_c: expected True or False, got {self.learn_c!r}")
-        if self.learn_c and not isinstance(likelihoods.likelihood(self.likelihood), likelihoods.Gaussian):
-            raise ValueError(f"VAEConfig.learn_c: only the Gaussian decoder has a variance c to learn, got likelihood={self.likelihood!r}")
-        self._check_choice("prior", self.prior, PRIORS)
-        self._check_positive_int("prior_components", self.prior_components)
-        self._check_image_shape()
-        if self.arch == "conv":
-            _check_conv_shape(self)
-
-
-@dataclass(frozen=True)
-class SRConfig(_Config):
-    """A super-resolution net that works at low resolution and upsamples late (sub-pixel convolution).
-
-    ``scale`` is the upsampling factor, ``channels`` the width, ``n_layers`` the number of 3x3
-    convolutions before the sub-pixel layer. The net predicts the residual over bicubic upsampling.
-    """
-
-    scale: int = 4
-    channels: int = 64
-    n_layers: int = 4
-    in_channels: int = 1
-
-    def __post_init__(self) -> None:
-        self._check_positive_int("scale", self.scale)
-        self._check_positive_int("channels", self.channels)
-        self._check_positive_int("n_layers", self.n_layers)
-        self._check_positive_int("in_channels", self.in_channels)
-
-
-@dataclass(frozen=True)
-class ClassifierConfig(_Config):
-    """A small convolutional digit classifier (the sample-realism scorer's network)."""
-
-    channels: tuple[int, int] = (16, 32)
-    hidden: int = 64
-    n_classes: int = 10
-
-    def __post_init__(self) -> None:
-        self._check_widths("channels", self.channels, length=2)
-        self._check_positive_int("hidden", self.hidden)
-        self._check_positive_int("n_classes", self.n_classes)
-
-
-def _check_conv_shape(cfg) -> None:
-    _, h, w = cfg.image_shape
-    if h % 4 or w % 4:
-        raise ValueError(f"arch='conv' needs image H and W divisible by 4, got {cfg.image_shape}")
-    if len(cfg.hidden) != 2:
-        raise ValueError(f"arch='conv' takes two channel counts in hidden, e.g. (32, 64); got {cfg.hidden}")
-
-
-def _config_from(cls, config, overrides: dict):
-    if config is None:
-        return cls.from_dict(overrides)
-    if not isinstance(config, cls):
-        raise TypeError(f"config must be a {cls.__name__}, got {type(config).__name__}")
-    if overrides:
-        return cls.from_dict({**config.to_dict(), **overrides})
-    return config
 
 
 # --------------------------------------------------------------------------- what a latent model is
@@ -291,144 +103,8 @@ def model_batch(model: "LatentModel", x: Tensor, name: str = "x") -> Tensor:
     raise ValueError(f"{name}: expected examples of shape {shape} (or flattened) in a batch, got shape {tuple(x.shape)}")
 
 
-# --------------------------------------------------------------------------- building blocks
-def _mlp(widths: list[int], activation: str) -> nn.Sequential:
-    """Linear layers with ``activation`` between them (none after the last)."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-        layers.append(nn.Linear(a, b))
-        if i < len(widths) - 2:
-            layers.append(ACTIVATIONS[activation]())
-    return nn.Sequential(*layers)
-
-
-class _ConvEncoder(nn.Module):
-    """Two stride-2 convolutions (H -> H/4), then a linear map to ``out_dim`` features."""
-
-    def __init__(self, image_shape, channels, out_dim, activation):
-        super().__init__()
-        c, h, w = image_shape
-        c1, c2 = channels
-        act = ACTIVATIONS[activation]
-        self.net = nn.Sequential(
-            nn.Conv2d(c, c1, 3, stride=2, padding=1), act(),  # (b, c1, H/2, W/2)
-            nn.Conv2d(c1, c2, 3, stride=2, padding=1), act(),  # (b, c2, H/4, W/4)
-            nn.Flatten(),  # (b, c2 * H/4 * W/4)
-            nn.Linear(c2 * (h // 4) * (w // 4), out_dim),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
-
-
-class _ConvDecoder(nn.Module):
-    """The mirror image: a linear map up to ``(c2, H/4, W/4)``, then two stride-2 transposed convolutions."""
-
-    def __init__(self, image_shape, channels, z_dim, activation):
-        super().__init__()
-        c, h, w = image_shape
-        c1, c2 = channels
-        act = ACTIVATIONS[activation]
-        self.shape = (c2, h // 4, w // 4)
-        self.fc = nn.Sequential(nn.Linear(z_dim, c2 * (h // 4) * (w // 4)), act())
-        self.net = nn.Sequential(
-            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), act(),  # (b, c1, H/2, W/2)
-            nn.ConvTranspose2d(c1, c, 4, stride=2, padding=1),  # (b, c, H, W)
-        )
-
-    def forward(self, z: Tensor) -> Tensor:
-        h = self.fc(z).view(-1, *self.shape)  # (b, c2, H/4, W/4)
-        return self.net(h)
-
-
-def _encoder(cfg, out_dim: int) -> nn.Module:
-    if cfg.arch == "conv":
-        return _ConvEncoder(cfg.image_shape, cfg.hidden, out_dim, cfg.activation)
-    d = math.prod(cfg.image_shape)
-    return nn.Sequential(nn.Flatten(), _mlp([d, *cfg.hidden, out_dim], cfg.activation))
-
-
-def _decoder(cfg) -> nn.Module:
-    if cfg.arch == "conv":
-        return _ConvDecoder(cfg.image_shape, cfg.hidden, cfg.z_dim, cfg.activation)
-    d = math.prod(cfg.image_shape)
-    return _mlp([cfg.z_dim, *reversed(cfg.hidden), d], cfg.activation)
-
-
-class _ImageModel(nn.Module):
-    """Shape checks at the door: images ``(b, *image_shape)`` or flattened ``(b, prod(image_shape))``."""
-
-    config: AEConfig | VAEConfig
-    encoder: nn.Module
-    decoder: nn.Module
-
-    @property
-    def data_shape(self) -> tuple[int, ...]:
-        return tuple(self.config.image_shape)
-
-    @property
-    def z_dim(self) -> int:
-        """The width of the latent code."""
-        return self.config.z_dim
-
-    def as_images(self, x: Tensor, name: str = "x") -> Tensor:
-        """``x`` as ``(b, *image_shape)``: images, or flattened ones; float, of the model's own dtype."""
-        shape = self.data_shape
-        check_float_tensor(name, x, dtype=next(self.parameters()).dtype)
-        if x.dim() == 2 and x.shape[1] == math.prod(shape):
-            return x.view(x.shape[0], *shape)  # (b, d) -> (b, c, H, W)
-        if x.dim() == 1 + len(shape) and tuple(x.shape[1:]) == shape:
-            return x
-        raise ValueError(
-            f"{name}: expected images of shape (b, {', '.join(map(str, shape))}) or (b, {math.prod(shape)}) "
-            f"for this {type(self).__name__}, got shape {tuple(x.shape)}"
-        )
-
-    def _check_z(self, z: Tensor) -> None:
-        check_float_tensor("z", z, dtype=next(self.parameters()).dtype)
-        if z.dim() < 2 or z.shape[-1] != self.config.z_dim:
-            raise ValueError(f"z: expected codes of shape (..., b, {self.config.z_dim}), got shape {tuple(z.shape)}")
-
-    def _decode_raw(self, z: Tensor) -> Tensor:
-        """Run the decoder on ``z`` of shape ``(..., b, z_dim)``; return ``(..., b, *image_shape)``."""
-        self._check_z(z)
-        lead = z.shape[:-1]
-        out = self.decoder(z.reshape(-1, z.shape[-1]))  # (prod(lead), ...)
-        return out.reshape(*lead, *self.data_shape)  # (..., b, c, H, W)
-
-    def _output_is_logit(self) -> bool:
-        """Whether the decoder's last layer produces logits that a sigmoid maps to grey levels."""
-        raise NotImplementedError
-
-    @torch.no_grad()
-    def init_output_bias(self, x: Tensor) -> None:
-        """Start the decoder at the data's mean: set the last layer's bias so that it outputs the mean of ``x``.
-
-        With zero-mean weights the first outputs are then about the average image rather than grey
-        0.5 everywhere, which spares training the first long descent of the reconstruction error.
-        An MLP decoder has one bias per pixel and starts at the **mean image**; a convolutional one
-        has one bias per channel and starts at the **mean grey level**. Through a sigmoid output the
-        bias is the logit of that mean (clamped to [0.001, 0.999]); with an identity output, the mean.
-        """
-        last = [m for m in self.decoder.modules() if isinstance(m, (nn.Linear, nn.ConvTranspose2d))][-1]
-        if last.bias is None:
-            raise TypeError("init_output_bias needs a decoder whose last layer has a bias")
-        x = self.as_images(x)
-        if len(x) == 0:
-            raise ValueError("x: expected at least one image to take the mean of, got an empty batch")
-        check_range("x", x, 0.0, 1.0) if self._output_is_logit() else check_finite("x", x)
-        mean = x.mean(0) if isinstance(last, nn.Linear) else x.mean(dim=(0, 2, 3))  # (c, H, W) or (c,)
-        if self._output_is_logit():
-            mean = torch.logit(mean.clamp(1e-3, 1 - 1e-3))
-        last.bias.copy_(mean.flatten())
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
-
 # --------------------------------------------------------------------------- autoencoder
-class Autoencoder(_ImageModel):
+class Autoencoder(ImageModel):
     r"""A bottleneck autoencoder :math:`f_\theta(x) = \mathrm{dec}(\mathrm{enc}(x))`.
 
     The bottleneck code ``encode(x)`` is the extracted feature vector. Train it with
@@ -443,9 +119,9 @@ class Autoencoder(_ImageModel):
 
     def __init__(self, config: AEConfig | None = None, **overrides):
         super().__init__()
-        self.config = _config_from(AEConfig, config, overrides)
-        self.encoder = _encoder(self.config, self.config.z_dim)
-        self.decoder = _decoder(self.config)
+        self.config = config_from(AEConfig, config, overrides)
+        self.encoder = encoder_for(self.config, self.config.z_dim)
+        self.decoder = decoder_for(self.config)
 
     def encode(self, x: Tensor) -> Tensor:
         """The bottleneck code ``z`` of shape ``(b, z_dim)``."""
@@ -473,7 +149,7 @@ class VAEOutput(NamedTuple):
     z: Tensor  # (b, z_dim)
 
 
-class VAE(_ImageModel):
+class VAE(ImageModel):
     r"""A variational autoencoder (Kingma & Welling, 2013).
 
     - ``encode(x)`` returns ``(mu, logvar)``, the parameters of
@@ -496,9 +172,9 @@ class VAE(_ImageModel):
 
     def __init__(self, config: VAEConfig | None = None, **overrides):
         super().__init__()
-        self.config = _config_from(VAEConfig, config, overrides)
-        self.encoder = _encoder(self.config, 2 * self.config.z_dim)
-        self.decoder = _decoder(self.config)
+        self.config = config_from(VAEConfig, config, overrides)
+        self.encoder = encoder_for(self.config, 2 * self.config.z_dim)
+        self.decoder = decoder_for(self.config)
         self.prior = build_prior(self.config.prior, self.config.z_dim, self.config.prior_components)
         self.log_c = nn.Parameter(torch.tensor(math.log(self.config.c))) if self.config.learn_c else None
         self._output = likelihoods.likelihood(self.config.likelihood)  # what decode and mean_image need: no c
@@ -685,7 +361,7 @@ class SuperResolver(nn.Module):
 
     def __init__(self, config: SRConfig | None = None, **overrides):
         super().__init__()
-        self.config = cfg = _config_from(SRConfig, config, overrides)
+        self.config = cfg = config_from(SRConfig, config, overrides)
         layers: list[nn.Module] = []
         c_in = cfg.in_channels
         for _ in range(cfg.n_layers):
@@ -714,7 +390,7 @@ class DigitClassifier(nn.Module):
 
     def __init__(self, config: ClassifierConfig | None = None, **overrides):
         super().__init__()
-        self.config = cfg = _config_from(ClassifierConfig, config, overrides)
+        self.config = cfg = config_from(ClassifierConfig, config, overrides)
         c1, c2 = cfg.channels
         self.features = nn.Sequential(
             nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (b, c1, 14, 14)
