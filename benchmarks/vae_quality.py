@@ -110,7 +110,7 @@ def main() -> None:
         vae = vb.VAE(**model_options)  # the default config is train_vae's architecture
         hist = vb.train_vae(vae, train, max_seconds=args.seconds, device="cpu", progress=False, seed=args.seed, **overrides)
     t0 = time.perf_counter()
-    nll = -vb.log_likelihood(vae, x_test, k=args.k, batch_size=100, generator=torch.Generator().manual_seed(1)).mean().item()
+    nll = -vb.log_likelihood(vae, x_test, K=args.k, batch_size=100, generator=torch.Generator().manual_seed(1)).mean().item()
     with torch.no_grad():
         vb.seed_everything(1)
         neg_elbo = -vb.model_elbo(vae, x_test).elbo.mean().item()

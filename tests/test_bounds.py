@@ -141,7 +141,7 @@ def test_the_objective_equals_the_importance_sampled_log_likelihood_for_the_same
     x = torch.bernoulli(torch.full((4, 784), 0.4), generator=torch.Generator().manual_seed(1))
     eps = torch.randn(30, 4, 2, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        reference = vb.log_likelihood(vae, x, k=30, eps=eps)
+        reference = vb.log_likelihood(vae, x, K=30, eps=eps)
         for estimator in ("iwae", "dreg"):
             torch.testing.assert_close(vb.iwae_objective(vae, x, 30, estimator=estimator, eps=eps), reference)
 
@@ -284,7 +284,7 @@ def test_iwae_loss_logs_the_bound_and_the_elbo_and_minimises_the_negative_bound(
     x = torch.bernoulli(torch.full((8, 784), 0.3), generator=torch.Generator().manual_seed(1))
     for estimator in ("iwae", "dreg"):
         vb.seed_everything(1)
-        out = vb.IWAELoss(k=10, estimator=estimator)(vae, x, x)
+        out = vb.IWAELoss(K=10, estimator=estimator)(vae, x, x)
         assert set(out.metrics) == {"bound", "elbo"}
         torch.testing.assert_close(out.loss, -out.metrics["bound"])
         assert out.metrics["bound"] > out.metrics["elbo"]  # log of the mean weight > mean of the log-weights
@@ -295,8 +295,29 @@ def test_training_on_the_bound_raises_it(estimator):
     vb.seed_everything(0)
     data = torch.rand(256, 1, 28, 28, generator=torch.Generator().manual_seed(1)).pow(3)
     vae = vb.VAE(z_dim=4, hidden=(32,))
-    loss = vb.IWAELoss(k=5, estimator=estimator)
+    loss = vb.IWAELoss(K=5, estimator=estimator)
     before = vb.evaluate(vae, data, binarize=True, loss=loss)["bound"]
     vb.fit(vae, data, steps=60, batch_size=32, lr=3e-3, binarize=True, loss=loss, progress=False, device="cpu")
     after = vb.evaluate(vae, data, binarize=True, loss=loss)["bound"]
     assert after > before + 20, (before, after)
+
+
+def test_k_is_the_old_name_of_K_and_still_works_for_a_deprecation_period():
+    """The book writes K for importance samples (k is the latent dimension): k= still works, warns at the caller's line, and gives the same numbers."""
+    import warnings
+
+    torch.manual_seed(0)
+    vae = vb.VAE(z_dim=2, hidden=(8,))
+    x = (torch.rand(3, 784) < 0.3).float()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = vb.log_likelihood(vae, x, k=7, generator=torch.Generator().manual_seed(1))
+    assert [w.category for w in caught] == [FutureWarning] and "k= is renamed K=" in str(caught[0].message)
+    assert caught[0].filename == __file__  # the line to change is the caller's, not the library's
+    assert torch.equal(old, vb.log_likelihood(vae, x, K=7, generator=torch.Generator().manual_seed(1)))
+    with pytest.warns(FutureWarning, match="k= is renamed K="):
+        assert vb.IWAELoss(k=3).K == 3
+    with pytest.warns(FutureWarning):
+        assert vb.iwae_objective(vae, x, k=2, eps=torch.zeros(2, 3, 2)).shape == (3,)
+    with pytest.raises(TypeError, match="K: got it twice"):
+        vb.log_likelihood(vae, x, K=3, k=3)

@@ -117,7 +117,7 @@ def images(n=96, seed=0):
 CASES = {
     "VAE, binarized, evaluated": lambda: (vb.VAE(z_dim=3, hidden=(16,)), vb.ELBOLoss(), dict(binarize=True, test_data=images(40, 1))),
     "VAE, mixture prior": lambda: (vb.VAE(z_dim=3, hidden=(16,), prior="mixture", prior_components=4), vb.ELBOLoss(), dict(binarize=True)),
-    "IWAE, DReG": lambda: (vb.VAE(z_dim=3, hidden=(16,)), vb.IWAELoss(k=4, estimator="dreg"), dict(binarize=True)),
+    "IWAE, DReG": lambda: (vb.VAE(z_dim=3, hidden=(16,)), vb.IWAELoss(K=4, estimator="dreg"), dict(binarize=True)),
     "denoising autoencoder": lambda: (vb.Autoencoder(z_dim=4, hidden=(16,)), vb.ReconstructionLoss(), dict(test_data=images(40, 1))),
     "noisy pairs": lambda: (vb.Autoencoder(z_dim=4, hidden=(16,)), vb.ReconstructionLoss(), {}),
     "diffusion": lambda: (D.DDPM(hidden=16, T=10, image_shape=(1, 28, 28)), D.DiffusionLoss(), {}),

@@ -136,7 +136,7 @@ def test_fused_step_applies_to_the_course_vaes_and_to_nothing_else():
         "conv": (vb.VAE(arch="conv", hidden=(4, 8)), vb.ELBOLoss()),
         "continuous Bernoulli": (vb.VAE(likelihood="continuous_bernoulli"), vb.ELBOLoss()),
         "mixture prior": (vb.VAE(prior="mixture"), vb.ELBOLoss()),
-        "IWAE loss": (vb.VAE(), vb.IWAELoss(k=5)),
+        "IWAE loss": (vb.VAE(), vb.IWAELoss(K=5)),
         "a subclass of ELBOLoss": (vb.VAE(), MyLoss()),
         "a subclass of VAE": (MyVAE(), vb.ELBOLoss()),
         "an autoencoder": (vb.Autoencoder(), vb.ELBOLoss()),

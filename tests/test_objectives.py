@@ -65,7 +65,7 @@ def test_log_likelihood_approaches_exact_log_px_as_k_grows():
     exact = model.log_prob(x).detach()
     errors = []
     for k in (1, 10, 100, 10_000, 100_000):
-        est = vb.log_likelihood(model, x, k=k, generator=torch.Generator().manual_seed(3), batch_size=10_000)
+        est = vb.log_likelihood(model, x, K=k, generator=torch.Generator().manual_seed(3), batch_size=10_000)
         errors.append((exact - est).abs().mean().item())
     assert errors == sorted(errors, reverse=True)
     assert errors[0] > 1.0 and errors[-1] < 0.01
@@ -76,7 +76,7 @@ def test_log_likelihood_with_k1_equals_single_sample_elbo_for_the_same_eps():
     vae = vb.VAE(z_dim=3, hidden=(16,))
     x = torch.bernoulli(torch.rand(5, 784))
     eps = torch.randn(1, 5, 3)
-    ll = vb.log_likelihood(vae, x, k=1, eps=eps)
+    ll = vb.log_likelihood(vae, x, K=1, eps=eps)
     with torch.no_grad():
         e = vb.model_elbo(vae, x, eps=eps[0], analytic_kl=False)
     torch.testing.assert_close(ll, e.elbo)
@@ -88,7 +88,7 @@ def test_prior_proposal_is_the_naive_estimate():
     vae = vb.VAE(z_dim=2, hidden=(8,))
     x = torch.bernoulli(torch.rand(3, 784))
     eps = torch.randn(50, 3, 2)
-    ll = vb.log_likelihood(vae, x, k=50, eps=eps, proposal="prior")
+    ll = vb.log_likelihood(vae, x, K=50, eps=eps, proposal="prior")
     with torch.no_grad():
         lpx = vb.bernoulli_log_prob(x.view(3, 1, 28, 28), vae.decode(eps))  # (50, 3)
     torch.testing.assert_close(ll, vb.log_mean_exp(lpx, 0))

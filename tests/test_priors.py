@@ -42,7 +42,7 @@ def test_a_vae_with_a_learned_prior_uses_it_for_the_elbo_the_likelihood_and_samp
     x = torch.bernoulli(torch.full((4, 784), 0.3), generator=torch.Generator().manual_seed(4))
     eps = torch.randn(1, 4, 2, generator=torch.Generator().manual_seed(5))
     terms = vb.model_elbo(vae, x, eps=eps[0])  # no closed-form KL against a mixture: the single-sample estimate
-    torch.testing.assert_close(terms.elbo, vb.log_likelihood(vae, x, k=1, eps=eps), rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(terms.elbo, vb.log_likelihood(vae, x, K=1, eps=eps), rtol=1e-5, atol=1e-4)
     mu, logvar = vae.encode(x)
     z = vb.reparameterize(mu, logvar, eps[0])
     torch.testing.assert_close(terms.kl, vb.diag_gaussian_log_prob(z, mu, logvar) - vae.prior.log_prob(z))
@@ -96,7 +96,7 @@ def test_a_continuous_bernoulli_vae_trains_and_its_grid_likelihood_matches_impor
     h = vb.fit(vae, x, epochs=5, batch_size=32, lr=3e-3, progress=False, device="cpu", test_data=x)
     assert h.test["elbo"][-1] > h.test["elbo"][0]
     grid = vb.grid_posterior(vae, x[:3], lim=5.0, n=81)
-    is_ = vb.log_likelihood(vae, x[:3], k=2000, generator=torch.Generator().manual_seed(2))
+    is_ = vb.log_likelihood(vae, x[:3], K=2000, generator=torch.Generator().manual_seed(2))
     torch.testing.assert_close(grid.log_px, is_, atol=0.5, rtol=0)
     m = vae.mean_image(torch.zeros(1, 2))
     assert bool(((m >= 0) & (m <= 1)).all())

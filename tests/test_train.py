@@ -262,7 +262,7 @@ def test_train_budget_vae_beats_train_vae_at_the_same_number_of_steps():
     vb.seed_everything(0)
     default = vb.VAE()
     vb.train_vae(default, train, steps=300, seed=0, progress=False, device="cpu")
-    nll = {name: -vb.log_likelihood(m, x_test, k=100, generator=torch.Generator().manual_seed(1)).mean().item()
+    nll = {name: -vb.log_likelihood(m, x_test, K=100, generator=torch.Generator().manual_seed(1)).mean().item()
            for name, m in (("budget", budget), ("default", default))}
     assert nll["budget"] < nll["default"] - 3.0, nll
 

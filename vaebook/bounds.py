@@ -1,6 +1,6 @@
-r"""Tighter bounds: the importance-weighted bound :math:`\mathcal L_k`, its gradient estimators, and their noise.
+r"""Tighter bounds: the importance-weighted bound :math:`\mathcal L_K`, its gradient estimators, and their noise.
 
-- :func:`iwae_bound` turns log-weights ``(k, b)`` into the bound of each example, ``(b,)``: tensors in,
+- :func:`iwae_bound` turns log-weights ``(K, b)`` into the bound of each example, ``(b,)``: tensors in,
   tensors out, like :mod:`vaebook.objectives`.
 - :func:`iwae_objective` runs a model (through :func:`vaebook.log_weights`) and returns the bound
   with the gradient of the chosen estimator: ``"iwae"``, the plain reparametrized gradient of
@@ -12,7 +12,7 @@ r"""Tighter bounds: the importance-weighted bound :math:`\mathcal L_k`, its grad
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from typing import NamedTuple
 
 import torch
@@ -20,7 +20,7 @@ from torch import Tensor
 
 from . import stats
 from .estimators import importance_samples
-from .guards import check_choice, check_finite, check_float_tensor, check_int, describe, value_checks_enabled
+from .guards import check_choice, check_finite, check_float_tensor, check_int, check_samples, describe, value_checks_enabled
 from .losses import LossOutput, check_reconstruction_target
 from .models import LatentModel, as_latent_model, model_batch
 
@@ -31,29 +31,29 @@ ESTIMATORS = ("iwae", "dreg")
 
 # --------------------------------------------------------------------------- the bound, on tensors
 def iwae_bound(log_w: Tensor) -> Tensor:
-    r"""The importance-weighted bound of each example from its ``k`` log-weights: ``(k, b) -> (b,)``.
+    r"""The importance-weighted bound of each example from its ``K`` log-weights: ``(K, b) -> (b,)``.
 
-    .. math:: \mathcal L_k(x) = \log \frac1k \sum_{i=1}^k w_i, \qquad
+    .. math:: \mathcal L_K(x) = \log \frac1K \sum_{i=1}^K w_i, \qquad
               w_i = \frac{p(x, z_i)}{q(z_i\mid x)}, \quad z_i \sim q(z\mid x)
 
-    An estimate whose expectation is the bound :math:`\mathcal L_k`; computed in log space
-    (:func:`vaebook.log_mean_exp`), since the weights themselves underflow. With ``k = 1`` it is
+    An estimate whose expectation is the bound :math:`\mathcal L_K`; computed in log space
+    (:func:`vaebook.log_mean_exp`), since the weights themselves underflow. With ``K = 1`` it is
     the single-sample ELBO. Differentiating it gives the plain IWAE gradient,
     :math:`\sum_i \tilde w_i \nabla \log w_i` with :math:`\tilde w_i = w_i / \sum_j w_j`.
 
     Book: eq-iwae-bound
     """
-    check_float_tensor("log_w (log-weights, (k, b))", log_w, dims=2)
+    check_float_tensor("log_w (log-weights, (K, b))", log_w, dims=2)
     if log_w.shape[0] == 0:
-        raise ValueError(f"log_w (log-weights, (k, b)): expected at least one sample (k >= 1), got shape {tuple(log_w.shape)}")
+        raise ValueError(f"log_w (log-weights, (K, b)): expected at least one sample (K >= 1), got shape {tuple(log_w.shape)}")
     if value_checks_enabled() and bool(torch.isnan(log_w).any()):
-        check_finite("log_w (log-weights, (k, b))", log_w)
+        check_finite("log_w (log-weights, (K, b))", log_w)
     return stats.log_mean_exp(log_w, dim=0)  # (b,)
 
 
 # --------------------------------------------------------------------------- on a model
 def _objective(model: LatentModel, x: Tensor, k: int, estimator: str, eps: Tensor | None, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-    """``(bound, log_w)``: the bound ``(b,)`` with ``estimator``'s gradient, and the log-weights ``(k, b)``."""
+    """``(bound, log_w)``: the bound ``(b,)`` with ``estimator``'s gradient, and the log-weights ``(K, b)``."""
     if estimator == "iwae":
         log_w = importance_samples(model, x, k, eps=eps, generator=generator).log_w  # (k, b)
         return iwae_bound(log_w), log_w
@@ -71,13 +71,14 @@ def _objective(model: LatentModel, x: Tensor, k: int, estimator: str, eps: Tenso
 def iwae_objective(
     model: LatentModel,
     x: Tensor,
-    k: int,
+    K: int | None = None,
     *,
     estimator: str = "iwae",
     eps: Tensor | None = None,
     generator: torch.Generator | None = None,
+    k: int | None = None,
 ) -> Tensor:
-    r"""An estimate of :math:`\mathcal L_k` for each example, ``(b,)``, whose gradient is ``estimator``'s.
+    r"""An estimate of :math:`\mathcal L_K` for each example, ``(b,)``, whose gradient is ``estimator``'s.
 
     The value is :func:`iwae_bound` of :func:`vaebook.log_weights` for either estimator (and the same
     ``eps``); the gradient is
@@ -86,52 +87,53 @@ def iwae_objective(
     - ``"dreg"``: the same for the decoder's weights :math:`\theta`, and for the encoder's
       :math:`\phi` the doubly reparametrized gradient of Tucker et al. (2019),
 
-      .. math:: \nabla_\phi \mathcal L_k \approx \sum_{i=1}^k \tilde w_i^{\,2}\,
+      .. math:: \nabla_\phi \mathcal L_K \approx \sum_{i=1}^K \tilde w_i^{\,2}\,
                 \frac{\partial \log w_i}{\partial z_i}\,\frac{\partial z_i}{\partial \phi},
                 \qquad z_i = \mu_\phi(x) + \sigma_\phi(x)\odot\epsilon_i
 
       where :math:`\log w_i` holds :math:`q`'s parameters fixed (only the path through :math:`z_i`
-      counts). Both are unbiased for :math:`\nabla \mathcal L_k`. One backward pass gives both
+      counts). Both are unbiased for :math:`\nabla \mathcal L_K`. One backward pass gives both
       parts: a hook on :math:`z` scales the gradient that reaches each :math:`z_i` by :math:`\tilde w_i`,
       which makes the surrogate's :math:`\tilde w_i` a :math:`\tilde w_i^{\,2}` for the encoder only.
 
-    ``eps`` ``(k, b, z_dim)`` fixes the noise.
+    ``eps`` ``(K, b, z_dim)`` fixes the noise. ``k=`` is ``K``'s old name, accepted with a ``FutureWarning`` for a deprecation period.
 
     Book: eq-dreg
     """
-    check_choice("estimator", estimator, ESTIMATORS)  # the model, x, k and eps are checked where they are used
-    return _objective(model, x, k, estimator, eps, generator)[0]
+    check_choice("estimator", estimator, ESTIMATORS)  # the model, x and eps are checked where they are used
+    return _objective(model, x, check_samples(K, k), estimator, eps, generator)[0]
 
 
 @dataclass
 class IWAELoss:
-    r"""``-L_k.mean()``: train a latent variable model on the importance-weighted bound with ``k`` samples.
+    r"""``-L_k.mean()``: train a latent variable model on the importance-weighted bound with ``K`` samples.
 
-    ``k = 1`` is the VAE's single-sample ELBO (with the KL term estimated, not in closed form).
+    ``K = 1`` is the VAE's single-sample ELBO (with the KL term estimated, not in closed form).
     ``estimator`` is ``"iwae"`` (Burda et al., 2015) or ``"dreg"`` (Tucker et al., 2019): the same
     value, different encoder gradients (:func:`iwae_objective`). The logged metrics are ``bound``,
-    the batch mean of :math:`\mathcal L_k`, and ``elbo``, the mean of the ``k`` log-weights (an
+    the batch mean of :math:`\mathcal L_K`, and ``elbo``, the mean of the ``K`` log-weights (an
     estimate of the ELBO, :math:`\mathcal L_1`).
 
     Book: eq-iwae-bound
     """
 
-    k: int = 5
+    K: int = 5
     estimator: str = "iwae"
+    k: InitVar[int | None] = None  # K's old name, for a deprecation period
 
-    def __post_init__(self) -> None:
-        self.k = check_int("k (the number of importance samples)", self.k, min=1)
+    def __post_init__(self, k: int | None) -> None:
+        self.K = check_samples(None if k is not None and self.K == 5 else self.K, k)
         check_choice("estimator", self.estimator, ESTIMATORS)
 
     def __call__(self, model: LatentModel, x: Tensor, target: Tensor) -> LossOutput:
         check_reconstruction_target(x, target)
-        bound, log_w = _objective(model, x, self.k, self.estimator, None, None)  # (b,), (k, b)
+        bound, log_w = _objective(model, x, self.K, self.estimator, None, None)  # (b,), (K, b)
         return LossOutput(-bound.mean(), {"bound": bound.mean().detach(), "elbo": log_w.mean().detach()})
 
 
 # --------------------------------------------------------------------------- gradient noise
 class BoundGradients(NamedTuple):
-    """Independent estimates of the gradient of :math:`\\mathcal L_k`, one row per repeat."""
+    """Independent estimates of the gradient of :math:`\\mathcal L_K`, one row per repeat."""
 
     encoder: Tensor  # (repeats, b, 2 * z_dim): with respect to the encoder's outputs (mu, logvar)
     decoder: Tensor  # (repeats, b, *data_shape): with respect to a bias added to the decoder's output
@@ -160,17 +162,18 @@ class _Probed:
 def bound_gradients(
     model: LatentModel,
     x: Tensor,
-    k: int,
-    repeats: int,
+    K: int | None = None,
+    repeats: int | None = None,
     *,
     estimator: str = "iwae",
     generator: torch.Generator | None = None,
     max_samples: int = 16_384,
+    k: int | None = None,
 ) -> BoundGradients:
-    r"""``repeats`` independent estimates of :math:`\nabla \mathcal L_k(x)` for each example, at fixed weights.
+    r"""``repeats`` independent estimates of :math:`\nabla \mathcal L_K(x)` for each example, at fixed weights.
 
     For one example, every gradient of the encoder's weights :math:`\phi` passes through its two
-    outputs, :math:`\nabla_\phi \mathcal L_k = J_\phi^\top\,\nabla_{(\mu,\log\sigma^2)} \mathcal L_k`
+    outputs, :math:`\nabla_\phi \mathcal L_K = J_\phi^\top\,\nabla_{(\mu,\log\sigma^2)} \mathcal L_K`
     with a Jacobian :math:`J_\phi` that does not depend on the noise; so the ``encoder`` gradient,
     ``(repeats, b, 2 * z_dim)``, holds all of the encoder's gradient noise for that example. The
     ``decoder`` gradient, ``(repeats, b, *data_shape)``, is with respect to a bias added to the
@@ -181,7 +184,7 @@ def bound_gradients(
     Book: eq-iwae-gradient
     """
     as_latent_model("model", model)
-    k = check_int("k (the number of importance samples)", k, min=1)
+    k = check_samples(K, k)
     repeats = check_int("repeats (independent estimates)", repeats, min=2)
     check_choice("estimator", estimator, ESTIMATORS)
     max_samples = check_int("max_samples", max_samples, min=1)
@@ -213,7 +216,7 @@ def gradient_snr(grads: Tensor, signal: Tensor | None = None) -> Tensor:
     :math:`\mathbb E[g]` is at hand: the mean of ``R`` estimates is off by about :math:`s_g/\sqrt R`,
     so an SNR below :math:`1/\sqrt R` cannot be told from zero by the estimates' own mean. Returns
     ``(...)``; a coordinate that never varies gets ``inf`` (``nan`` if its mean is 0 too).
-    Rainforth et al. (2018) follow it as ``k`` grows.
+    Rainforth et al. (2018) follow it as ``K`` grows.
 
     Book: eq-snr
     """

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from . import draws, likelihoods, stats
-from .guards import check_callable, check_choice, check_finite, check_float_tensor, check_int, describe
+from .guards import check_callable, check_choice, check_finite, check_float_tensor, check_int, check_samples, describe
 from .models import LatentModel, as_latent_model, model_batch
 from .objectives import ELBO, elbo
 
@@ -64,7 +64,7 @@ def model_elbo(model: LatentModel, x: Tensor, eps: Tensor | None = None, analyti
     ``eps`` fixes the noise. The KL term is the closed form when the prior is :math:`\mathcal N(0, I)`
     and ``analytic_kl`` is true; otherwise (``analytic_kl=False``, or a learned prior) it is the
     single-sample estimate ``log q(z|x) - log p(z)``, which makes the result equal
-    :func:`log_likelihood` with ``k=1`` and the same ``eps``.
+    :func:`log_likelihood` with ``K=1`` and the same ``eps``.
 
     Book: eq-elbo
     """
@@ -118,7 +118,7 @@ def rate_distortion(
 
 
 class ImportanceSamples(NamedTuple):
-    """Log importance weights ``(k, b)`` and, where asked for, the codes they were computed at ``(k, b, z_dim)``."""
+    """Log importance weights ``(K, b)`` and, where asked for, the codes they were computed at ``(K, b, z_dim)``."""
 
     log_w: Tensor
     z: Tensor | None
@@ -127,7 +127,7 @@ class ImportanceSamples(NamedTuple):
 def importance_samples(
     model: LatentModel,
     x: Tensor,
-    k: int,
+    K: int | None = None,
     *,
     proposal: str = "posterior",
     eps: Tensor | None = None,
@@ -135,6 +135,7 @@ def importance_samples(
     batch_size: int | None = None,
     path_derivative: bool = False,
     keep_codes: bool = False,
+    k: int | None = None,  # K's old name, for a deprecation period
 ) -> ImportanceSamples:
     r""":func:`log_weights`, with two options that the importance-weighted bound's gradients need.
 
@@ -144,7 +145,7 @@ def importance_samples(
     - ``keep_codes=True``: also return the codes :math:`z_i` (else ``z`` is ``None``, and no memory holds them).
     """
     as_latent_model("model", model)
-    k = check_int("k (the number of importance samples)", k, min=1)
+    k = check_samples(K, k)
     check_choice("proposal", proposal, ("posterior", "prior"))
     chunk = k if batch_size is None else check_int("batch_size", batch_size, min=1)
     x = model_batch(model, x)
@@ -153,7 +154,7 @@ def importance_samples(
     if eps is not None:
         check_float_tensor("eps", eps, dtype=mu.dtype)
         if tuple(eps.shape) != (k, *mu.shape):
-            raise ValueError(f"eps: expected shape (k, b, z_dim) = {(k, *mu.shape)}, got shape {tuple(eps.shape)}")
+            raise ValueError(f"eps: expected shape (K, b, z_dim) = {(k, *mu.shape)}, got shape {tuple(eps.shape)}")
     if proposal == "prior":
         mu, logvar = torch.zeros_like(mu), torch.zeros_like(logvar)
     q_mu, q_logvar = (mu.detach(), logvar.detach()) if path_derivative else (mu, logvar)
@@ -171,62 +172,68 @@ def importance_samples(
         if keep_codes:
             codes.append(z)
     z_all = (codes[0] if len(codes) == 1 else torch.cat(codes, dim=0)) if keep_codes else None
-    return ImportanceSamples(parts[0] if len(parts) == 1 else torch.cat(parts, dim=0), z_all)  # (k, b), (k, b, z)
+    return ImportanceSamples(parts[0] if len(parts) == 1 else torch.cat(parts, dim=0), z_all)  # (K, b), (K, b, z)
 
 
 def log_weights(
     model: LatentModel,
     x: Tensor,
-    k: int,
+    K: int | None = None,
     *,
     proposal: str = "posterior",
     eps: Tensor | None = None,
     generator: torch.Generator | None = None,
     batch_size: int | None = None,
+    k: int | None = None,
 ) -> Tensor:
-    r"""The log importance weights of ``k`` samples per example, ``(k, b)``, with gradients.
+    r"""The log importance weights of ``K`` samples per example, ``(K, b)``, with gradients.
 
     .. math:: \log w_i = \log p(x\mid z_i) + \log p(z_i) - \log q(z_i\mid x), \qquad z_i = \mu + \sigma\odot\epsilon_i
 
     The building block of :func:`log_likelihood` (their log-mean-exp) and of the importance-weighted
     bound. ``proposal="prior"`` draws :math:`z_i \sim \mathcal N(0, I)` instead of :math:`q`.
-    ``eps`` (shape ``(k, b, z_dim)``) fixes the noise; ``batch_size`` decodes that many samples at a time.
+    ``eps`` (shape ``(K, b, z_dim)``) fixes the noise; ``batch_size`` decodes that many samples at a time.
+    ``k=`` is ``K``'s old name, accepted with a ``FutureWarning`` for a deprecation period.
 
     Book: eq-importance-sampling
     """
-    return importance_samples(model, x, k, proposal=proposal, eps=eps, generator=generator, batch_size=batch_size).log_w
+    return importance_samples(model, x, K, proposal=proposal, eps=eps, generator=generator, batch_size=batch_size, k=k).log_w
 
 
 @torch.no_grad()
 def log_likelihood(
     model: LatentModel,
     x: Tensor,
-    k: int = 1000,
+    K: int | None = None,
     *,
     proposal: str = "posterior",
     batch_size: int | None = None,
     eps: Tensor | None = None,
     generator: torch.Generator | None = None,
+    k: int | None = None,
 ) -> Tensor:
     r"""Importance-sampled estimate of :math:`\log p(x;\theta)` for each example, shape ``(b,)``.
 
-    .. math:: \log p(x) \approx \log \frac1k \sum_{i=1}^k \frac{p(x\mid z_i)\,p(z_i)}{q(z_i\mid x)},
+    .. math:: \log p(x) \approx \log \frac1K \sum_{i=1}^K \frac{p(x\mid z_i)\,p(z_i)}{q(z_i\mid x)},
               \qquad z_i \sim q(z\mid x)
 
     computed with :func:`vaebook.stats.log_mean_exp` of :func:`log_weights`, so it never forms the
-    tiny weights themselves. It is a lower bound in expectation that tightens as ``k`` grows (Burda
-    et al., 2015); with ``k=1`` it equals the single-sample ELBO (:func:`model_elbo` with
+    tiny weights themselves. It is a lower bound in expectation that tightens as ``K`` grows (Burda
+    et al., 2015); with ``K=1`` it equals the single-sample ELBO (:func:`model_elbo` with
     ``analytic_kl=False``) for the same ``eps``.
 
     - ``proposal="prior"`` samples :math:`z_i\sim p(z)` instead: the naive Monte Carlo estimate of
       :math:`\log \mathbb E_{p(z)}[p(x\mid z)]`, which needs far more samples.
-    - ``eps`` (shape ``(k, b, z_dim)``) fixes the noise; ``batch_size`` bounds memory by splitting ``k``.
+    - ``eps`` (shape ``(K, b, z_dim)``) fixes the noise; ``batch_size`` bounds memory by splitting ``K``.
+    - ``K`` defaults to 1000; ``k=`` is its old name, accepted with a ``FutureWarning`` for a deprecation period.
 
     Book: eq-importance-sampling
     """
     as_latent_model("model", model)
     check_finite("x", model_batch(model, x))
-    lw = log_weights(model, x, k, proposal=proposal, eps=eps, generator=generator, batch_size=batch_size)
+    if K is None and k is None:
+        K = 1000
+    lw = log_weights(model, x, K, proposal=proposal, eps=eps, generator=generator, batch_size=batch_size, k=k)
     return stats.log_mean_exp(lw, dim=0)  # (b,)
 
 

@@ -46,6 +46,8 @@ __all__ = [
     "check_device",
     "value_checks",
     "value_checks_enabled",
+    "renamed",
+    "check_samples",
 ]
 
 
@@ -339,3 +341,28 @@ def check_device(name: str, value: Any) -> torch.device:
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
         raise ValueError(f"{name}: got {value!r}, but Apple's MPS is not available on this machine; use 'cpu'")
     return device
+
+
+def renamed(new: str, new_value: Any, old: str, old_value: Any, why: str) -> Any:
+    """An argument renamed to follow the book: its value under the new name, or, for a deprecation
+    period, under the old one, with a ``FutureWarning`` that says why (both at once is an error)."""
+    if old_value is None:
+        return new_value
+    if new_value is not None:
+        raise TypeError(f"{new}: got it twice, as {new}={new_value!r} and as {old}={old_value!r} (its old name); pass {new}= only")
+    import sys
+    import warnings
+
+    level, frame = 2, sys._getframe(1)  # stacklevel 2 is the frame that called renamed()
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(("vaebook.", "torch.", "contextlib", "functools")):
+        level, frame = level + 1, frame.f_back  # type: ignore[assignment]  # point the warning at the caller's line, outside the library and its decorators
+    warnings.warn(f"{old}= is renamed {new}= ({why}); {old}= will be removed", FutureWarning, stacklevel=level)
+    return old_value
+
+
+def check_samples(K: Any, k: Any = None, *, default: int | None = None) -> int:
+    """The number of importance samples ``K`` (the book's symbol; ``k=`` is its old name, the latent dimension's symbol in the book)."""
+    K = renamed("K", K, "k", k, "the book writes K for the number of importance samples and k for the latent dimension")
+    if K is None and default is None:
+        raise TypeError("K (the number of importance samples): expected an int >= 1, got nothing")
+    return check_int("K (the number of importance samples)", default if K is None else K, min=1)
