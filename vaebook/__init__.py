@@ -9,7 +9,8 @@ defined here. The modules build on each other in one direction, each importing o
 4. ``objectives`` (the ELBO and friends, on tensors), ``estimators`` (on a model: its ELBO, importance
    sampling, gradient estimators), ``exact`` (quadrature and EM, for small models), ``diagnostics``
    (the aggregate posterior, the ELBO's decomposition, active units), ``losses`` (what training minimises), ``bounds``
-   (the importance-weighted bound, its training loss and its gradients' noise);
+   (the importance-weighted bound, its training loss and its gradients' noise), ``vq`` (discrete codes: the
+   VQ-VAE, its quantizer and losses, code usage, a prior over codes);
 5. ``fused`` (the MLP VAE's hand-derived training step, and Adam's kernel called directly), then
    ``train``: ``fit`` and its callbacks;
 6. ``metrics``, then ``baselines``; ``plot``, ``widgets`` and ``results`` (the Results page);
@@ -19,7 +20,7 @@ defined here. The modules build on each other in one direction, each importing o
 by the chapters.
 """
 
-from . import baselines, checks, diffusion, plot, priors, widgets
+from . import baselines, checks, diffusion, plot, priors, vq, widgets
 from .bounds import BoundGradients, IWAELoss, bound_gradients, gradient_snr, iwae_bound, iwae_objective
 from .checkpoints import CheckpointError, build_model, load, save
 from .data import (
@@ -116,7 +117,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     # modules used as vb.<module>.<name>
-    "baselines", "checks", "diffusion", "plot", "priors", "widgets",
+    "baselines", "checks", "diffusion", "plot", "priors", "vq", "widgets",
     # importance-weighted bounds
     "BoundGradients", "IWAELoss", "bound_gradients", "gradient_snr", "iwae_bound", "iwae_objective",
     # checkpoints
