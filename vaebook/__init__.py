@@ -12,7 +12,8 @@ defined here. The modules build on each other in one direction, each importing o
    (the importance-weighted bound, its training loss and its gradients' noise), ``vq`` (discrete codes: the
    VQ-VAE, its quantizer and losses, code usage, a prior over codes);
 5. ``fused`` (the MLP VAE's hand-derived training step, and Adam's kernel called directly), then
-   ``train``: ``fit`` and its callbacks;
+   ``train``: ``fit`` and its callbacks; ``labels`` (the conditional VAE and the semi-supervised M2, with
+   their own training loop);
 6. ``metrics``, then ``baselines``; ``plot``, ``widgets`` and ``results`` (the Results page);
 7. ``checks``: the exercises' checks, on top of everything.
 
@@ -20,7 +21,7 @@ defined here. The modules build on each other in one direction, each importing o
 by the chapters.
 """
 
-from . import baselines, checks, diffusion, plot, priors, vq, widgets
+from . import baselines, checks, diffusion, labels, plot, priors, vq, widgets
 from .bounds import BoundGradients, IWAELoss, bound_gradients, gradient_snr, iwae_bound, iwae_objective
 from .checkpoints import CheckpointError, build_model, load, save
 from .data import (
@@ -117,7 +118,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     # modules used as vb.<module>.<name>
-    "baselines", "checks", "diffusion", "plot", "priors", "vq", "widgets",
+    "baselines", "checks", "diffusion", "labels", "plot", "priors", "vq", "widgets",
     # importance-weighted bounds
     "BoundGradients", "IWAELoss", "bound_gradients", "gradient_snr", "iwae_bound", "iwae_objective",
     # checkpoints
