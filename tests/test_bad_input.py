@@ -575,7 +575,7 @@ def test_every_public_function_of_the_api_page_has_a_row():
             "TimeBudget", "ELBO", "GridPosterior", "BoundGradients", "RealismScore", "OfflineDataWarning", "LossOutput", "VAEOutput",
             "LatentModel", "AEConfig", "VAEConfig", "SRConfig", "ClassifierConfig", "ReconstructionLoss", "CrossEntropyLoss",
             "NATURAL_IMAGE_NAMES", "CheckpointError", "baselines", "checks", "plot", "widgets",
-            "diffusion", "priors", "callbacks", "likelihoods", "progress", "recipes", "LAYERS", "AggregatePosterior", "ELBODecomposition", "RateDistortion"}  # modules and result records
+            "diffusion", "labels", "priors", "vq", "callbacks", "likelihoods", "progress", "recipes", "LAYERS", "AggregatePosterior", "ELBODecomposition", "RateDistortion"}  # modules and result records
     missing = [name for name in vb.__all__ if name not in skip and f"vb.{name}" not in rows]
     assert not missing, f"no bad-input row calls {missing}"
     assert os.path.basename(__file__) == "test_bad_input.py"
