@@ -71,6 +71,7 @@ PLANTED: dict[str, tuple[str, str, str, str]] = {
     "10_iwae": ("iwae_loss", " - math.log(k)", "", "average the k weights"),
     "12_rate_distortion": ("calibrated_gaussian_nll", "c = err.mean()", "c = err.mean(1)", "one variance for the whole batch"),
     "13_diffusion": ("q_sample", "math.sqrt(1 - alpha_bar) * eps", "(1 - alpha_bar) * eps", "the noise's standard deviation is sqrt(1 - alpha_bar)"),
+    "15_discrete_codes": ("nearest_code", " + codebook.pow(2).sum(1)", "", "the squared distance ||z - e||^2"),
     "11_vae_failures": ("free_bits_kl", "kl.mean(dim=0).clamp_min(lam).sum()", "kl.clamp_min(lam).mean(dim=0).sum()", "floor the batch average of each coordinate"),
     "09_vae_generation": ("interpolate", "return (1 - t) * z0 + t * z1", "return t * z0 + (1 - t) * z1", "start at z0 and end at z1"),
 }

@@ -137,6 +137,7 @@ RIGHT = {
     "q_sample": lambda x0, ab, eps: ab ** 0.5 * x0 + (1 - ab) ** 0.5 * eps,
     "ddpm_step": _ddpm_step,
     "train_score_model": _score_model,
+    "nearest_code": lambda z, e: torch.cdist(z, e).argmin(1),
     "iwae_loss": lambda model, x, target, k=5: vb.LossOutput(-(vb.log_weights(model, x, k).logsumexp(0) - math.log(k)).mean(), {}),
 }
 
@@ -349,3 +350,8 @@ def test_calibrated_nll_with_the_wrong_variance_fails_with_its_hint(c_of, hint):
         return -torch.distributions.Normal(m.flatten(1), c_of(e).sqrt()).log_prob(x.flatten(1)).sum(1)
 
     _fails(checks.calibrated_gaussian_nll, wrong, "wrong result", hint)
+
+
+def test_nearest_code_without_the_entries_lengths_gets_its_hint():
+    _fails(checks.nearest_code, lambda z, e: (z.pow(2).sum(1, keepdim=True) - 2 * z @ e.T).argmin(1), "||e||^2")
+    _fails(checks.nearest_code, lambda z, e: torch.cdist(z, e).argmax(1), "argmin, not argmax")

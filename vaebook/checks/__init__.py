@@ -17,5 +17,7 @@ from .failures import *  # noqa: F403  (the exercise checks of chapter 11, liste
 from .failures import __all__ as _failures
 from .rate_distortion import *  # noqa: F403  (the exercise checks of chapter 12, listed in rate_distortion.__all__)
 from .rate_distortion import __all__ as _rate_distortion
+from .codes import *  # noqa: F403  (discrete codes, the VQ-VAE: chapter 15)
+from .codes import __all__ as _codes
 
-__all__ = ["Case", "CheckFailed", "check", *_parts12, *_bounds, *_diffusion, *_failures, *_rate_distortion]
+__all__ = ["Case", "CheckFailed", "check", *_parts12, *_bounds, *_diffusion, *_failures, *_rate_distortion, *_codes]
