@@ -70,9 +70,10 @@ PLANTED: dict[str, tuple[str, str, str, str]] = {
     "08_vae": ("importance_log_likelihood", " - math.log(log_w.shape[0])", "", "average the weights"),
     "10_iwae": ("iwae_loss", " - math.log(k)", "", "average the k weights"),
     "12_rate_distortion": ("calibrated_gaussian_nll", "c = err.mean()", "c = err.mean(1)", "one variance for the whole batch"),
-    "13_diffusion": ("q_sample", "math.sqrt(1 - alpha_bar) * eps", "(1 - alpha_bar) * eps", "the noise's standard deviation is sqrt(1 - alpha_bar)"),
+    "13_diffusion": ("diffusion_kl", "var_q = (1 - alpha_bar_prev) / (1 - alpha_bar_t) * beta", "var_q = beta", "the forward posterior's variance is beta~_t"),
+    "15_discrete_codes": ("nearest_code", " + codebook.pow(2).sum(1)", "", "the squared distance ||z - e||^2"),
     "11_vae_failures": ("free_bits_kl", "kl.mean(dim=0).clamp_min(lam).sum()", "kl.clamp_min(lam).mean(dim=0).sum()", "floor the batch average of each coordinate"),
-    "09_vae_generation": ("interpolate", "return (1 - t) * z0 + t * z1", "return t * z0 + (1 - t) * z1", "start at z0 and end at z1"),
+    "09_vae_generation": ("slerp", "torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1", "torch.sin(t * omega) * z0 + torch.sin((1 - t) * omega) * z1", "start at z0 and end at z1"),
 }
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"

@@ -94,7 +94,7 @@ def test_coding_exercises_cover_the_course():
                 names.add(m.group(1))
     assert len(names) >= 12, sorted(names)
     required = {"reconstruction_error", "gaussian_noise_pairs", "reparameterize", "gaussian_kl",
-                "bernoulli_log_likelihood", "elbo", "importance_log_likelihood", "interpolate"}
+                "bernoulli_log_likelihood", "elbo", "importance_log_likelihood", "slerp"}
     assert required <= names, f"missing coding exercises: {sorted(required - names)}"
 
 

@@ -32,11 +32,41 @@ class _BicubicThenConv(torch.nn.Module):
         return big + self.body(big)
 
 
-def _mixture_sampler(codes, n_components, n, seed):
-    from sklearn.mixture import GaussianMixture
+def _ppca_posterior(x, W, b, c):
+    """The E-step through the k x k matrix M = W^T W + c I, solved rather than inverted."""
+    M = W.T @ W + c * torch.eye(W.shape[1], dtype=W.dtype)
+    return torch.linalg.solve(M, W.T @ (x - b).T).T, c * torch.linalg.inv(M)
 
-    gm = GaussianMixture(n_components=n_components, covariance_type="full", random_state=seed)
-    return torch.tensor(gm.fit(codes.numpy()).sample(n)[0], dtype=torch.float32)
+
+def _dreg_surrogate(model, x, eps):
+    """sum_i w~_i^2 log w_i, with log q at the encoder's outputs held fixed and the weights constants."""
+    mu, logvar = model.encode(x)
+    std = (0.5 * logvar).exp()
+    z = mu + std * eps  # (k, b, z)
+    q = torch.distributions.Normal(mu.detach(), std.detach())
+    p_x = torch.distributions.Bernoulli(logits=model.decode(z).flatten(2))
+    log_w = p_x.log_prob(x.flatten(1)).sum(-1) + torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1) - q.log_prob(z).sum(-1)
+    w = torch.softmax(log_w, 0).detach()
+    return (w * w * log_w).sum(0)
+
+
+def _diffusion_kl(x0, x_t, mean_p, var_p, ab_t, ab_prev):
+    """Through the noise: x0 = (x_t - sqrt(1 - ab_t) eps) / sqrt(ab_t), and the KL of eq-diffusion-kl written per coordinate."""
+    alpha = ab_t / ab_prev
+    var_q = (1 - ab_prev) / (1 - ab_t) * (1 - alpha)
+    eps = (x_t - ab_t**0.5 * x0) / (1 - ab_t) ** 0.5
+    mean_q = (x_t - (1 - alpha) / (1 - ab_t) ** 0.5 * eps) / alpha**0.5
+    per = 0.5 * (math.log(var_p / var_q) + var_q / var_p + (mean_q - mean_p) ** 2 / var_p - 1)
+    return per.flatten(1).sum(1)
+
+
+def _loss_weights(ab):
+    """The first form of omega_t, beta_t^2 / (2 beta~_t alpha_t (1 - ab_t)), and the inverse SNR."""
+    alpha = ab[1:] / ab[:-1]  # (T,): steps 1..T
+    beta = 1 - alpha
+    beta_tilde = (1 - ab[:-1]) / (1 - ab[1:]) * beta  # (T,)
+    omega = beta**2 / (2 * beta_tilde * alpha * (1 - ab[1:]))
+    return omega[1:], ((1 - ab) / ab)[2:]
 
 
 def _ppca_m_step(x, m, S):
@@ -122,11 +152,11 @@ RIGHT = {
     "reparameterize": lambda mu, lv, eps: mu + torch.exp(0.5 * lv) * eps,
     "gaussian_kl": kl_right,
     "importance_log_likelihood": lambda a, b, c: torch.logsumexp(a + b - c, 0) - math.log(a.shape[0]),
-    "interpolate": lambda a, b, n: torch.stack([a + t * (b - a) for t in torch.linspace(0, 1, n)]),
     "effective_sample_size": lambda log_w: log_w.logsumexp(0).mul(2).sub((2 * log_w).logsumexp(0)).exp(),
+    "dreg_surrogate": _dreg_surrogate,
     "importance_resample": lambda z, log_w, g: z.gather(0, torch.multinomial(log_w.T.softmax(1), 1, generator=g).T.unsqueeze(-1).expand(1, *z.shape[1:]))[0],
     "bicubic_then_conv": lambda channels=64, n_layers=4, scale=4: _BicubicThenConv(channels, n_layers, scale),
-    "mixture_code_sampler": _mixture_sampler,
+    "ppca_posterior": _ppca_posterior,
     "ppca_m_step": _ppca_m_step,
     "score_function_with_baseline": _score_with_baseline,
     "vae_loss": _vae_loss,
@@ -134,9 +164,11 @@ RIGHT = {
     "free_bits_kl": lambda kl, lam: torch.maximum(kl.mean(0), torch.tensor(float(lam))).sum(),
     "mutual_information": _mutual_information,
     "calibrated_gaussian_nll": lambda x, m: -torch.distributions.Normal(m, (x - m).pow(2).mean().sqrt()).log_prob(x).flatten(1).sum(1),
-    "q_sample": lambda x0, ab, eps: ab ** 0.5 * x0 + (1 - ab) ** 0.5 * eps,
+    "diffusion_kl": _diffusion_kl,
+    "loss_weights": _loss_weights,
     "ddpm_step": _ddpm_step,
     "train_score_model": _score_model,
+    "nearest_code": lambda z, e: torch.cdist(z, e).argmin(1),
     "iwae_loss": lambda model, x, target, k=5: vb.LossOutput(-(vb.log_weights(model, x, k).logsumexp(0) - math.log(k)).mean(), {}),
 }
 
@@ -349,3 +381,101 @@ def test_calibrated_nll_with_the_wrong_variance_fails_with_its_hint(c_of, hint):
         return -torch.distributions.Normal(m.flatten(1), c_of(e).sqrt()).log_prob(x.flatten(1)).sum(1)
 
     _fails(checks.calibrated_gaussian_nll, wrong, "wrong result", hint)
+
+
+# --------------------------------------------------------------------------- the exercises that need thought
+def _dreg_like(model, x, eps, *, power=2, hold_q=True, hold_w=True):
+    mu, logvar = model.encode(x)
+    z = mu + (0.5 * logvar).exp() * eps
+    q_mu, q_logvar = (mu.detach(), logvar.detach()) if hold_q else (mu, logvar)
+    log_w = vb.bernoulli_log_prob(x, model.decode(z)) + vb.standard_normal_log_prob(z) - vb.diag_gaussian_log_prob(z, q_mu, q_logvar)
+    w = torch.softmax(log_w.detach() if hold_w else log_w, 0)
+    return (w.pow(power) * log_w).sum(0)
+
+
+@pytest.mark.parametrize("kw, hint", [
+    ({"hold_q": False}, "hold q's parameters fixed inside log q"),
+    ({"power": 1}, "square the normalised weights"),
+    ({"hold_w": False}, "the weights are constants of the surrogate"),
+])
+def test_dreg_surrogate_names_each_slip(kw, hint):
+    _fails(checks.dreg_surrogate, lambda m, x, eps: _dreg_like(m, x, eps, **kw), "wrong result on case 1 of 3", hint)
+
+
+def test_dreg_surrogate_rejects_the_plain_gradient_and_a_detached_surrogate():
+    _fails(checks.dreg_surrogate, lambda m, x, eps: vb.iwae_objective(m, x, eps.shape[0], eps=eps), "that is the plain IWAE gradient")
+    _fails(checks.dreg_surrogate, lambda m, x, eps: _dreg_surrogate(m, x, eps).detach(), "no gradient reaches the encoder")
+    _fails(checks.dreg_surrogate, lambda m, x, eps: _dreg_surrogate(m, x, eps).sum(), "expected one surrogate value per example, shape (4,)")
+
+
+def test_ppca_posterior_names_each_slip():
+    def with_m(fn):
+        def posterior(x, W, b, c):
+            return fn(x, W, b, c, W.T @ W + c * torch.eye(W.shape[1], dtype=W.dtype))
+        return posterior
+
+    _fails(checks.ppca_posterior, with_m(lambda x, W, b, c, M: (x @ W @ M.inverse(), c * M.inverse())), "subtract b from x")
+    _fails(checks.ppca_posterior, with_m(lambda x, W, b, c, M: ((x - b) @ W @ M.inverse(), M.inverse())), "the covariance is c M^-1")
+    _fails(checks.ppca_posterior, lambda x, W, b, c: ((x - b) @ W @ (W.T @ W).inverse(), c * (W.T @ W).inverse()), "without the c I")
+    _fails(checks.ppca_posterior, with_m(lambda x, W, b, c, M: ((x - b) @ W @ M.inverse(), (c * M.inverse()).diagonal())), "not its diagonal")
+
+
+def test_the_diffusion_kl_checks_posterior_is_the_librarys():
+    from vaebook.checks.denoising_diffusion import _forward_posterior
+
+    s = vb.diffusion.NoiseSchedule.linear(100)
+    g = torch.Generator().manual_seed(0)
+    x0, x_t = torch.randn(3, 5, generator=g, dtype=torch.float64), torch.randn(3, 5, generator=g, dtype=torch.float64)
+    t = torch.tensor([2, 50, 100])
+    mean, var = s.q_posterior(x0, x_t, t)
+    for i in range(3):
+        m_i, v_i = _forward_posterior(x0[i:i + 1], x_t[i:i + 1], s.alpha_bars[t[i]].item(), s.alpha_bars[t[i] - 1].item())
+        torch.testing.assert_close(m_i, mean[i:i + 1].to(m_i.dtype))
+        assert math.isclose(v_i, var.flatten()[i].item() if var.numel() == 3 else var[i].flatten()[0].item(), rel_tol=1e-9)
+
+
+def test_diffusion_kl_names_each_slip():
+    def kl(mean_q, var_q, mean_p, var_p):
+        return 0.5 * (math.log(var_p / var_q) + (var_q + (mean_q - mean_p) ** 2) / var_p - 1).flatten(1).sum(1)
+
+    def posterior(x0, x_t, ab_t, ab_prev):
+        a = ab_t / ab_prev
+        return ab_prev**0.5 * (1 - a) / (1 - ab_t) * x0 + a**0.5 * (1 - ab_prev) / (1 - ab_t) * x_t, (1 - ab_prev) / (1 - ab_t) * (1 - a)
+
+    def beta_var(x0, x_t, m_p, v_p, ab_t, ab_prev):
+        return kl(posterior(x0, x_t, ab_t, ab_prev)[0], 1 - ab_t / ab_prev, m_p, v_p)
+
+    def reversed_kl(x0, x_t, m_p, v_p, ab_t, ab_prev):
+        m_q, v_q = posterior(x0, x_t, ab_t, ab_prev)
+        return kl(m_p, v_p, m_q, v_q)
+
+    def means_only(x0, x_t, m_p, v_p, ab_t, ab_prev):
+        return (posterior(x0, x_t, ab_t, ab_prev)[0] - m_p).pow(2).flatten(1).sum(1) / (2 * v_p)
+
+    _fails(checks.diffusion_kl, beta_var, "case 1 of 4", "the forward posterior's variance is beta~_t")
+    _fails(checks.diffusion_kl, reversed_kl, "case 2 of 4", "the forward posterior comes first")
+    _fails(checks.diffusion_kl, means_only, "case 2 of 4", "only when the variances are equal")
+    _fails(checks.diffusion_kl, lambda x0, x_t, m_p, v_p, ab_t, ab_prev: reversed_kl(x_t, x0, m_p, v_p, ab_t, ab_prev) * 0 + kl(
+        posterior(x_t, x0, ab_t, ab_prev)[0], posterior(x0, x_t, ab_t, ab_prev)[1], m_p, v_p), "they are swapped")
+
+
+def test_loss_weights_names_each_slip():
+    def with_(omega_of, w_of):
+        def weights(ab):
+            alpha = ab[1:] / ab[:-1]
+            return omega_of(ab, alpha)[1:], w_of(ab)[2:]
+        return weights
+
+    inv_snr = lambda ab: (1 - ab) / ab  # noqa: E731
+    _fails(checks.loss_weights, with_(lambda ab, a: (1 - a) / (2 * a * (1 - ab[1:])), inv_snr), "1 - alpha_bar_{t-1}")
+    _fails(checks.loss_weights, with_(lambda ab, a: (1 - a) / (a * (1 - ab[:-1])), inv_snr), "a factor 1/2 is missing")
+    _fails(checks.loss_weights, with_(lambda ab, a: (1 - a) / (2 * a * (1 - ab[:-1])), lambda ab: ab / (1 - ab)), "the inverse of the signal-to-noise")
+
+
+def test_slerp_run_backwards_gets_its_hint():
+    _fails(checks.slerp, lambda z0, z1, n: _slerp(z0, z1, n).flip(0), "start at z0 and end at z1")
+
+
+def test_nearest_code_without_the_entries_lengths_gets_its_hint():
+    _fails(checks.nearest_code, lambda z, e: (z.pow(2).sum(1, keepdim=True) - 2 * z @ e.T).argmin(1), "||e||^2")
+    _fails(checks.nearest_code, lambda z, e: torch.cdist(z, e).argmax(1), "argmin, not argmax")

@@ -205,3 +205,17 @@ def test_bad_inputs_name_the_argument(call, error, words):
         call(model, x, y)
     for w in words:
         assert w in str(info.value), (w, str(info.value))
+
+
+def test_unlabelled_bound_from_its_parts():
+    g = torch.Generator().manual_seed(5)
+    per_label, logits = -100 * torch.rand(7, 10, generator=g, dtype=torch.float64), torch.randn(7, 10, generator=g, dtype=torch.float64)
+    q = D.Categorical(logits=logits)
+    torch.testing.assert_close(L.unlabelled_bound(per_label, logits), (q.probs * per_label).sum(-1) + q.entropy())
+    # at q = softmax(L), the bound is log sum_y exp L(x, y); elsewhere below it
+    torch.testing.assert_close(L.unlabelled_bound(per_label, per_label), torch.logsumexp(per_label, -1))
+    assert (L.unlabelled_bound(per_label, logits) < torch.logsumexp(per_label, -1)).all()
+    with pytest.raises(ValueError, match=r"per_label and logits_y: expected the same shape \(b, K\), got \(7, 10\) and \(7, 9\)"):
+        L.unlabelled_bound(per_label, logits[:, :9])
+    with pytest.raises(TypeError, match="logits_y: expected dtype torch.float64"):
+        L.unlabelled_bound(per_label, logits.float())

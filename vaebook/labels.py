@@ -54,6 +54,7 @@ __all__ = [
     "UnlabelledELBO",
     "labelled_elbo",
     "unlabelled_elbo",
+    "unlabelled_bound",
     "m2_loss",
     "LabelHistory",
     "train_labels",
@@ -246,7 +247,26 @@ def unlabelled_elbo(model: M2, x: Tensor, eps: Tensor | None = None) -> Unlabell
     y_rep = torch.arange(k, device=x2.device).repeat_interleave(b)  # (K*b,): 0 ... 0, 1 ... 1, ...
     per_label = labelled_elbo(model, x_rep, y_rep, eps).elbo.view(k, b).T  # (K, b) -> (b, K)
     entropy = -(probs * log_probs).sum(-1)  # H[q(y | x)]
-    return UnlabelledELBO((probs * per_label).sum(-1) + entropy, probs, per_label, entropy)
+    return UnlabelledELBO(unlabelled_bound(per_label, logits_y), probs, per_label, entropy)
+
+
+def unlabelled_bound(per_label: Tensor, logits_y: Tensor) -> Tensor:
+    r"""The unlabelled bound from its parts: the labelled bounds ``(b, K)`` and the classifier's logits ``(b, K)``.
+
+    .. math:: \mathcal U(\mathbf x) = \sum_y q(y\mid\mathbf x)\,\mathcal L(\mathbf x, y) + \mathcal H\big[q(y\mid\mathbf x)\big],
+              \qquad q(y\mid\mathbf x) = \operatorname{softmax}(\text{logits})_y
+
+    Per example, ``(b,)``. The exercise of chapter 14 asks for this function.
+
+    Book: eq-unlabelled-elbo
+    """
+    check_float_tensor("per_label", per_label, dims=2)
+    check_float_tensor("logits_y", logits_y, dims=2, dtype=per_label.dtype)
+    if logits_y.shape != per_label.shape:
+        raise ValueError(f"per_label and logits_y: expected the same shape (b, K), got {tuple(per_label.shape)} and {tuple(logits_y.shape)}")
+    log_probs = F.log_softmax(logits_y, dim=-1)  # (b, K): log q(y | x)
+    probs = log_probs.exp()
+    return (probs * per_label).sum(-1) - (probs * log_probs).sum(-1)  # E_q[L(x, y)] + H[q(y | x)]
 
 
 def m2_loss(

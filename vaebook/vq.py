@@ -136,7 +136,7 @@ def ema_codebook_update(
     zero). ``counts``: ``(M,)``; ``sums``: ``(M, D)``; ``z_e``: ``(n, D)``; ``indices``: ``(n,)``.
     Returns the new ``(counts, sums, codebook)``; the inputs are not modified.
 
-    Book: eq-vq-ema
+    Book: eq-vq-loss (the variant that replaces its codebook term)
     """
     check_float_tensor("counts", counts, dims=1)
     check_float_tensor("sums", sums, dims=2)

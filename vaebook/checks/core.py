@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 
-__all__ = ["CheckFailed", "Case", "check", "gen"]
+__all__ = ["CheckFailed", "Case", "check", "gen", "digits", "cloned"]
 
 
 class CheckFailed(AssertionError):
@@ -172,3 +172,20 @@ def check(
 
 def gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
+
+
+def cloned(args: tuple) -> tuple[Any, ...]:
+    """A case's arguments with every tensor copied, so that a function that writes into its inputs cannot spoil the reference."""
+    return tuple(v.clone() if isinstance(v, Tensor) else v for v in args)
+
+
+def digits(split: str, n: int) -> Tensor:
+    """``n`` MNIST images for a check: the chapter has already said which data set it runs on, so no warning here
+    (a check cell's output on standard error would read as a failure to nbgrader)."""
+    import warnings
+
+    from ..data import OfflineDataWarning, load_mnist
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OfflineDataWarning)
+        return load_mnist(split, n=n).x

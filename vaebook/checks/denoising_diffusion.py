@@ -1,7 +1,8 @@
-"""The checks of the coding exercises of chapter 13 (from denoising to diffusion), one function per exercise.
+"""The checks of the exercises on score matching and denoising diffusion (chapter 13), one function per exercise.
 
-Each takes the student's function, runs it on the inputs listed here, and compares it with the
-library's reference in :mod:`vaebook.diffusion` through :func:`vaebook.checks.core.check`.
+One KL term of the diffusion ELBO is checked against ``torch.distributions.kl_divergence``, the
+weights of the losses and one reverse step against the library's schedule and sampler in
+:mod:`vaebook.diffusion`, and the score model on what it produces.
 """
 
 from __future__ import annotations
@@ -13,36 +14,120 @@ import torch
 from torch import Tensor
 
 from .. import diffusion as _diffusion
-from .core import Case, CheckFailed, check
+from .core import Case, CheckFailed, check, cloned
 from .core import gen as _gen
 
-__all__ = ["q_sample", "ddpm_step", "train_score_model"]
+__all__ = ["diffusion_kl", "loss_weights", "ddpm_step", "train_score_model"]
 
 
-def q_sample(fn: Callable[[Tensor, float, Tensor], Tensor], *, strict: bool = False) -> None:
-    r"""Exercise: ``fn(x0, alpha_bar, eps)`` returns :math:`x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon`.
+def _forward_posterior(x0: Tensor, x_t: Tensor, ab_t: float, ab_prev: float) -> tuple[Tensor, float]:
+    """The mean and variance of q(x_{t-1} | x_t, x0) (eq-diffusion-posterior), written out for the checks."""
+    alpha = ab_t / ab_prev
+    beta = 1 - alpha
+    mean = math.sqrt(ab_prev) * beta / (1 - ab_t) * x0 + math.sqrt(alpha) * (1 - ab_prev) / (1 - ab_t) * x_t
+    return mean, (1 - ab_prev) / (1 - ab_t) * beta
 
-    ``alpha_bar`` is a float; the noise ``eps`` is given, so the answer is one tensor.
+
+def _kl(mean_q: Tensor, var_q: float, mean_p: Tensor, var_p: float) -> Tensor:
+    """KL(N(mean_q, var_q I) || N(mean_p, var_p I)) per example, (b,), by torch.distributions."""
+    dims = mean_q.dim() - 1
+    q = torch.distributions.Independent(torch.distributions.Normal(mean_q, math.sqrt(var_q)), dims)
+    p = torch.distributions.Independent(torch.distributions.Normal(mean_p, math.sqrt(var_p)), dims)
+    return torch.distributions.kl_divergence(q, p)
+
+
+def diffusion_kl(fn: Callable[[Tensor, Tensor, Tensor, float, float, float], Tensor], *, strict: bool = False) -> None:
+    r"""Exercise: ``fn(x0, x_t, mean_p, var_p, alpha_bar_t, alpha_bar_prev)``: one KL term of the diffusion ELBO, ``(b,)``.
+
+    :math:`\mathrm{KL}\big(q(x_{t-1}\mid x_t, x_0)\,\Vert\,\mathcal N(\mu_p, v_p I)\big)` for each example, with the
+    forward posterior's mean and variance from the two :math:`\bar\alpha` (Book: eq-diffusion-posterior) and the
+    Gaussian KL (Book: eq-diffusion-kl), summed over every dimension but the batch. Checked in float64
+    against ``torch.distributions.kl_divergence``, at steps near the clean and the noisy end, with the
+    reverse variance equal to the forward posterior's or to :math:`\beta_t`.
     """
+    ab = _diffusion.NoiseSchedule.linear(100).alpha_bars  # float64, (101,)
+    g = _gen(135)
 
-    def ref(x0, alpha_bar, eps):
-        return math.sqrt(alpha_bar) * x0 + math.sqrt(1 - alpha_bar) * eps
+    def case(shape, t, prev, var_p_is_beta, spread):
+        ab_t, ab_prev = ab[t].item(), ab[prev].item()
+        x0 = 2 * torch.rand(shape, generator=g, dtype=torch.float64) - 1
+        x_t = math.sqrt(ab_t) * x0 + math.sqrt(1 - ab_t) * torch.randn(shape, generator=g, dtype=torch.float64)
+        mean_q, var_q = _forward_posterior(x0, x_t, ab_t, ab_prev)
+        mean_p = mean_q + spread * math.sqrt(var_q) * torch.randn(shape, generator=g, dtype=torch.float64)
+        var_p = 1 - ab_t / ab_prev if var_p_is_beta else var_q
+        return x0, x_t, mean_p, var_p, ab_t, ab_prev
 
-    g = _gen(130)
     cases = [
-        Case((torch.rand(3, 1, 14, 14, generator=g) * 2 - 1, 0.7, torch.randn(3, 1, 14, 14, generator=g)), "3 images, alpha_bar 0.7"),
-        Case((torch.rand(1, 196, generator=g) * 2 - 1, 1.0, torch.randn(1, 196, generator=g)), "alpha_bar 1: no noise yet"),
-        Case((torch.rand(2, 4, generator=g) * 2 - 1, 1e-4, torch.randn(2, 4, generator=g)), "alpha_bar near 0: almost pure noise"),
+        Case(case((2, 196), 2, 1, False, 3.0), "step 2, the nearly clean end; reverse variance beta~_t (only the means differ)"),
+        Case(case((3, 1, 14, 14), 10, 9, True, 1.0), "step 10 of 100, images; reverse variance beta_t"),
+        Case(case((1, 5), 100, 99, True, 0.5), "step 100, the noisy end, one example; reverse variance beta_t"),
+        Case(case((4, 3), 90, 60, False, 1.0), "a long step, 90 to 60 (a shortened chain)"),
     ]
+
+    def ref(x0, x_t, mean_p, var_p, ab_t, ab_prev):
+        mean_q, var_q = _forward_posterior(x0, x_t, ab_t, ab_prev)
+        return _kl(mean_q, var_q, mean_p, var_p)
+
+    def beta_as_var_q(r, case):
+        x0, x_t, mean_p, var_p, ab_t, ab_prev = case.args
+        return _kl(_forward_posterior(x0, x_t, ab_t, ab_prev)[0], 1 - ab_t / ab_prev, mean_p, var_p)
+
+    def reversed_kl(r, case):
+        x0, x_t, mean_p, var_p, ab_t, ab_prev = case.args
+        mean_q, var_q = _forward_posterior(x0, x_t, ab_t, ab_prev)
+        return _kl(mean_p, var_p, mean_q, var_q)
+
+    def means_only(r, case):
+        x0, x_t, mean_p, var_p, ab_t, ab_prev = case.args
+        return (_forward_posterior(x0, x_t, ab_t, ab_prev)[0] - mean_p).pow(2).flatten(1).sum(1) / (2 * var_p)
+
+    def swapped(r, case):
+        x0, x_t, mean_p, var_p, ab_t, ab_prev = case.args
+        return ref(x_t, x0, mean_p, var_p, ab_t, ab_prev)
+
     hints = [
-        (lambda r, case: case.args[1] * case.args[0] + (1 - case.args[1]) * case.args[2],
-         "alpha_bar and 1 - alpha_bar are variances: scale x0 and eps by their square roots."),
-        (lambda r, case: math.sqrt(1 - case.args[1]) * case.args[0] + math.sqrt(case.args[1]) * case.args[2],
-         "the weights are swapped: x0 keeps sqrt(alpha_bar), the noise gets sqrt(1 - alpha_bar)."),
-        (lambda r, case: math.sqrt(case.args[1]) * case.args[0] + (1 - case.args[1]) * case.args[2],
-         "the noise's standard deviation is sqrt(1 - alpha_bar), not 1 - alpha_bar."),
+        (means_only, "||mu_q - mu_p||^2 / (2 v_p) is the KL only when the variances are equal; with v_p != v_q add "
+                     "(d/2) (log(v_p / v_q) + v_q / v_p - 1)."),
+        (beta_as_var_q, "the forward posterior's variance is beta~_t = (1 - alpha_bar_prev) / (1 - alpha_bar_t) * beta_t, not beta_t."),
+        (reversed_kl, "the KL is KL(q || p_theta): the forward posterior comes first, so the log is log(v_p / v_q) and v_q / v_p enters."),
+        (swapped, "x0 is weighted by sqrt(alpha_bar_prev) beta_t / (1 - alpha_bar_t), x_t by sqrt(alpha_t) (1 - alpha_bar_prev) / (1 - alpha_bar_t): they are swapped."),
+        (lambda r, case: 2 * r, "a factor 1/2 is missing in front of the sum."),
     ]
-    check("q_sample", fn, ref, cases, hints=hints, strict=strict)
+    check("diffusion_kl", lambda *a: fn(*cloned(a)), ref, cases,
+          atol=1e-8, rtol=1e-6, hints=hints, strict=strict)
+
+
+def loss_weights(fn: Callable[[Tensor], tuple[Tensor, Tensor]], *, strict: bool = False) -> None:
+    r"""Exercise: ``fn(alpha_bars)`` returns the weights of :math:`\lVert\epsilon - \hat\epsilon\rVert^2` at steps 2 to T, ``(omega, w_x0)``.
+
+    ``alpha_bars`` ``(T + 1,)`` holds :math:`\bar\alpha_0 = 1, \bar\alpha_1, \dots, \bar\alpha_T`. ``omega``
+    ``(T - 1,)`` is the ELBO's :math:`\omega_t = \beta_t / (2\alpha_t(1 - \bar\alpha_{t-1}))` (Book: eq-diffusion-kl-eps)
+    and ``w_x0`` ``(T - 1,)`` is :math:`L_{x_0}`'s :math:`(1 - \bar\alpha_t)/\bar\alpha_t` (Book: eq-diffusion-loss),
+    for :math:`t = 2, \dots, T`. Checked against the schedule's ``elbo_weights()`` and ``alpha_bars`` for the
+    linear and cosine schedules and three lengths.
+    """
+    schedules = {("linear", 100): _diffusion.NoiseSchedule.linear(100), ("linear", 10): _diffusion.NoiseSchedule.linear(10),
+                 ("cosine", 50): _diffusion.NoiseSchedule.cosine(50)}
+    cases = [Case((kind, T), f"the {kind} schedule, T = {T}") for kind, T in schedules]
+
+    def student(kind, T):
+        return fn(schedules[kind, T].alpha_bars.clone())
+
+    def ref(kind, T):
+        s = schedules[kind, T]
+        ab = s.alpha_bars[2:]
+        return s.elbo_weights()[2:], (1 - ab) / ab
+
+    def ab_t_form(r, case):  # the second form with 1 - alpha_bar_t in place of 1 - alpha_bar_{t-1}
+        s = schedules[case.args]
+        return s.betas[2:] / (2 * s.alphas[2:] * (1 - s.alpha_bars[2:])), r[1]
+
+    hints = [
+        (ab_t_form, "omega_t's second form has 1 - alpha_bar_{t-1}, the previous step's, in its denominator: alpha_bars[1:-1], not alpha_bars[2:]."),
+        (lambda r, case: (2 * r[0], r[1]), "a factor 1/2 is missing from omega_t."),
+        (lambda r, case: (r[0], 1 / r[1]), "L_x0's weight on ||eps - eps_hat||^2 is (1 - alpha_bar_t) / alpha_bar_t, the inverse of the signal-to-noise ratio."),
+    ]
+    check("loss_weights (omega_t, L_x0's weight)", student, ref, cases, atol=1e-8, rtol=1e-6, hints=hints, strict=strict)
 
 
 def ddpm_step(fn: Callable[[Tensor, Tensor, float, float, Tensor | None], Tensor], *, strict: bool = False) -> None:
