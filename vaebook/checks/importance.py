@@ -203,7 +203,7 @@ def iwae_loss(fn: Callable[..., LossOutput], *, strict: bool = False) -> None:
        for ``k = 1`` and ``k = 10``, within its Monte Carlo error (any valid way of drawing the noise passes).
     2. Gradients must reach both the encoder and the decoder.
     3. A small VAE trained with it for 100 steps must reach a held-out bound within 3 nats of the
-       same VAE trained with ``vb.IWAELoss(k=5)``.
+       same VAE trained with ``vb.IWAELoss(K=5)``.
     """
     with torch.random.fork_rng():  # the check seeds torch's generator for itself; the chapter's stays as it was
         _check_iwae_loss(fn, strict)
@@ -252,7 +252,7 @@ def _check_iwae_loss(fn: Callable[..., LossOutput], strict: bool) -> None:
                                   "outputs and keep every step differentiable (no .detach(), no torch.no_grad())")
         data, held_out = _prototype_digits(2048, seed=29), _prototype_digits(128, seed=31)
         bounds = {}
-        for who, loss in (("your", lambda mdl, xb, tb: fn(mdl, xb, tb, k=5)), ("vb.IWAELoss(k=5)", _bounds.IWAELoss(k=5))):
+        for who, loss in (("your", lambda mdl, xb, tb: fn(mdl, xb, tb, k=5)), ("vb.IWAELoss(K=5)", _bounds.IWAELoss(K=5))):
             torch.manual_seed(32)
             mdl = VAE(z_dim=4, hidden=(32,))
             try:
@@ -262,10 +262,10 @@ def _check_iwae_loss(fn: Callable[..., LossOutput], strict: bool) -> None:
                                   "look at the gradient: z = mu + sigma * eps must carry the encoder's gradient (no .detach())") from None
             with torch.no_grad():
                 bounds[who] = _bounds.iwae_bound(_est.log_weights(mdl, held_out, 20, generator=_gen(34))).mean().item()
-        if bounds["your"] < bounds["vb.IWAELoss(k=5)"] - 3.0:
+        if bounds["your"] < bounds["vb.IWAELoss(K=5)"] - 3.0:
             raise CheckFailed(
                 f"iwae_loss: a VAE trained with your loss for {STEPS} steps reaches a held-out L_20 of {bounds['your']:.1f} nats, "
-                f"the same VAE trained with vb.IWAELoss(k=5) {bounds['vb.IWAELoss(k=5)']:.1f}: more than 3 nats apart. "
+                f"the same VAE trained with vb.IWAELoss(K=5) {bounds['vb.IWAELoss(K=5)']:.1f}: more than 3 nats apart. "
                 "The values are right, so look at the gradient: build z = mu + sigma * eps from the encoder's outputs "
                 "(no .detach()), with fresh noise at every call"
             )
