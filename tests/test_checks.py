@@ -168,6 +168,7 @@ RIGHT = {
     "loss_weights": _loss_weights,
     "ddpm_step": _ddpm_step,
     "train_score_model": _score_model,
+    "unlabelled_bound": lambda L, logits: (torch.distributions.Categorical(logits=logits).probs * L).sum(-1) + torch.distributions.Categorical(logits=logits).entropy(),
     "nearest_code": lambda z, e: torch.cdist(z, e).argmin(1),
     "iwae_loss": lambda model, x, target, k=5: vb.LossOutput(-(vb.log_weights(model, x, k).logsumexp(0) - math.log(k)).mean(), {}),
 }

@@ -219,3 +219,14 @@ def test_unlabelled_bound_from_its_parts():
         L.unlabelled_bound(per_label, logits[:, :9])
     with pytest.raises(TypeError, match="logits_y: expected dtype torch.float64"):
         L.unlabelled_bound(per_label, logits.float())
+
+
+def test_encode_every_label_is_encode_under_each_label():
+    model = _tiny()
+    x, _, _ = _data(b=5)
+    mu, logvar = model.encode_every_label(x)
+    assert mu.shape == logvar.shape == (3, 5, 2)
+    for c in range(3):
+        mu_c, logvar_c = model.encode(x, torch.full((5,), c))
+        torch.testing.assert_close(mu[c], mu_c)
+        torch.testing.assert_close(logvar[c], logvar_c)

@@ -125,6 +125,18 @@ class ConditionalVAE(nn.Module):
         mu, logvar = self.enc_out(h).chunk(2, dim=-1)
         return mu, logvar
 
+    def encode_every_label(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        r"""The mean and log-variance of :math:`q_\phi(\mathbf z\mid\mathbf x, y)` under each label ``y``, each ``(K, b, z_dim)``.
+
+        The same as :meth:`encode` with every image repeated under every label, but the images'
+        part of the first layer is computed once, not once per label.
+        """
+        x = self.check_x("x", x)
+        h_x = self.enc_x(x)  # (b, hidden_dim): W_x x + bias, shared by every label
+        h = F.elu(h_x.unsqueeze(0) + self.enc_y.weight.unsqueeze(1))  # (K, 1, h) + (1, b, h) -> (K, b, hidden_dim)
+        mu, logvar = self.enc_out(h).chunk(2, dim=-1)
+        return mu, logvar
+
     def decode(self, z: Tensor, y: Tensor) -> Tensor:
         r"""The logits of :math:`p_\theta(\mathbf x\mid\mathbf z, y)`, shaped like the images: ``(b, *image_shape)``."""
         check_float_tensor("z", z, dtype=self.dec_z.weight.dtype)
@@ -200,6 +212,11 @@ def labelled_elbo(model: ConditionalVAE, x: Tensor, y: Tensor, eps: Tensor | Non
     mu, logvar = model.encode(x2, y)
     if eps is not None:
         eps = _check_eps(eps, tuple(mu.shape), None, mu.dtype)
+    return _bound(model, x2, y, mu, logvar, eps)
+
+
+def _bound(model: ConditionalVAE, x2: Tensor, y: Tensor, mu: Tensor, logvar: Tensor, eps: Tensor | None) -> LabelledELBO:
+    """:func:`labelled_elbo` once the encoder has run: checked ``(b, x_dim)`` images, labels and ``q(z | x, y)``."""
     z = stats.reparameterize(mu, logvar, eps)  # (b, z_dim)
     logits = model.decode(z, y).reshape(x2.shape)  # (b, x_dim)
     recon = stats.bernoulli_log_prob(x2, logits)  # log p(x | z, y)
@@ -245,7 +262,9 @@ def unlabelled_elbo(model: M2, x: Tensor, eps: Tensor | None = None) -> Unlabell
         eps = eps.expand(k, b, model.z_dim).reshape(k * b, model.z_dim)  # (K*b, z_dim), label-major
     x_rep = x2.expand(k, b, model.x_dim).reshape(k * b, model.x_dim)  # (K*b, x_dim): every image under every label
     y_rep = torch.arange(k, device=x2.device).repeat_interleave(b)  # (K*b,): 0 ... 0, 1 ... 1, ...
-    per_label = labelled_elbo(model, x_rep, y_rep, eps).elbo.view(k, b).T  # (K, b) -> (b, K)
+    mu, logvar = model.encode_every_label(x2)  # (K, b, z_dim) each
+    mu, logvar = mu.reshape(k * b, model.z_dim), logvar.reshape(k * b, model.z_dim)  # label-major, as x_rep
+    per_label = _bound(model, x_rep, y_rep, mu, logvar, eps).elbo.view(k, b).T  # (K, b) -> (b, K)
     entropy = -(probs * log_probs).sum(-1)  # H[q(y | x)]
     return UnlabelledELBO(unlabelled_bound(per_label, logits_y), probs, per_label, entropy)
 

@@ -23,11 +23,13 @@ from .rate_distortion import *  # noqa: F403  (rate and distortion: chapter 12)
 from .rate_distortion import __all__ as _rate_distortion
 from .denoising_diffusion import *  # noqa: F403  (score matching and denoising diffusion: chapter 13)
 from .denoising_diffusion import __all__ as _denoising_diffusion
+from .labels import *  # noqa: F403  (conditional and semi-supervised VAEs: chapter 14)
+from .labels import __all__ as _labels
 from .codes import *  # noqa: F403  (discrete codes, the VQ-VAE: chapter 15)
 from .codes import __all__ as _codes
 
 __all__ = [
     "Case", "CheckFailed", "check",
     *_autoencoders, *_restoration, *_likelihoods, *_vae, *_importance, *_failures, *_rate_distortion, *_denoising_diffusion,
-    *_codes,
+    *_labels, *_codes,
 ]
