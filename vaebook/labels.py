@@ -9,13 +9,13 @@ the image from both:
 - :class:`ConditionalVAE` (Sohn et al., 2015; M2 with ``y`` always observed): an encoder
   :math:`q_\phi(\mathbf z\mid\mathbf x, y)` and the decoder above; :func:`labelled_elbo` is its bound.
 - :class:`M2` adds a classifier :math:`q_\phi(y\mid\mathbf x)`, so that images without a label
-  get a bound too: :func:`unlabelled_elbo` sums the labelled bound over the ``K`` labels, weighted
+  get a bound too: :func:`unlabelled_elbo` sums the labelled bound over the ``n_classes`` labels, weighted
   by :math:`q_\phi(y\mid\mathbf x)`, and adds the entropy of :math:`q_\phi(y\mid\mathbf x)`.
   :func:`m2_loss` is the training objective with the classification term weighted by ``alpha``.
 - :func:`train_labels` trains either model, and the classifier alone as a supervised baseline,
   with dynamic binarization and batches that draw the few labelled images more often than the rest.
 
-Labels are ``int64`` class indices from 0 to ``K - 1``; images are ``(b, 1, 28, 28)`` (or any shape
+Labels are ``int64`` class indices from 0 to ``n_classes - 1``; images are ``(b, 1, 28, 28)`` (or any shape
 whose trailing dimensions hold ``x_dim`` values) with values in [0, 1].
 """
 
@@ -126,14 +126,14 @@ class ConditionalVAE(nn.Module):
         return mu, logvar
 
     def encode_every_label(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        r"""The mean and log-variance of :math:`q_\phi(\mathbf z\mid\mathbf x, y)` under each label ``y``, each ``(K, b, z_dim)``.
+        r"""The mean and log-variance of :math:`q_\phi(\mathbf z\mid\mathbf x, y)` under each label ``y``, each ``(n_classes, b, z_dim)``.
 
         The same as :meth:`encode` with every image repeated under every label, but the images'
         part of the first layer is computed once, not once per label.
         """
         x = self.check_x("x", x)
         h_x = self.enc_x(x)  # (b, hidden_dim): W_x x + bias, shared by every label
-        h = F.elu(h_x.unsqueeze(0) + self.enc_y.weight.unsqueeze(1))  # (K, 1, h) + (1, b, h) -> (K, b, hidden_dim)
+        h = F.elu(h_x.unsqueeze(0) + self.enc_y.weight.unsqueeze(1))  # (n_classes, 1, h) + (1, b, h) -> (n_classes, b, hidden_dim)
         mu, logvar = self.enc_out(h).chunk(2, dim=-1)
         return mu, logvar
 
@@ -202,7 +202,7 @@ def labelled_elbo(model: ConditionalVAE, x: Tensor, y: Tensor, eps: Tensor | Non
               + \log p(y) - \mathrm{KL}\big(q_\phi(\mathbf z\mid\mathbf x, y)\,\Vert\,p(\mathbf z)\big)
 
     One reparameterized draw of ``z`` (``eps`` of shape ``(b, z_dim)`` fixes it), the KL in closed
-    form, and :math:`\log p(y) = -\log K`. ``x`` is binary (or in [0, 1]) and ``y`` int64 labels.
+    form, and :math:`\log p(y) = -\log n_{\mathrm{classes}}`. ``x`` is binary (or in [0, 1]) and ``y`` int64 labels.
 
     Book: eq-labelled-elbo
     """
@@ -228,8 +228,8 @@ def _bound(model: ConditionalVAE, x2: Tensor, y: Tensor, mu: Tensor, logvar: Ten
 class UnlabelledELBO(NamedTuple):
     """The bound for images without labels, per example ``(b,)``, and its parts.
 
-    ``probs`` is :math:`q(y\\mid\\mathbf x)`, ``(b, K)``; ``per_label`` the labelled bound under each
-    label, ``(b, K)``; ``entropy`` that of :math:`q(y\\mid\\mathbf x)`, ``(b,)``. Then
+    ``probs`` is :math:`q(y\\mid\\mathbf x)`, ``(b, n_classes)``; ``per_label`` the labelled bound under each
+    label, ``(b, n_classes)``; ``entropy`` that of :math:`q(y\\mid\\mathbf x)`, ``(b,)``. Then
     ``elbo = (probs * per_label).sum(-1) + entropy``.
     """
 
@@ -242,11 +242,11 @@ class UnlabelledELBO(NamedTuple):
 def unlabelled_elbo(model: M2, x: Tensor, eps: Tensor | None = None) -> UnlabelledELBO:
     r"""The ELBO of an image without its label, :math:`\mathcal U(\mathbf x) \le \log p_\theta(\mathbf x)`, per example.
 
-    .. math:: \mathcal U(\mathbf x) = \sum_{y=0}^{K-1} q_\phi(y\mid\mathbf x)\,\mathcal L(\mathbf x, y)
+    .. math:: \mathcal U(\mathbf x) = \sum_{y=0}^{n_{\mathrm{classes}}-1} q_\phi(y\mid\mathbf x)\,\mathcal L(\mathbf x, y)
               + \mathcal H\big[q_\phi(y\mid\mathbf x)\big]
 
-    The sum over the ``K`` labels is exact; each :math:`\mathcal L(\mathbf x, y)` is
-    :func:`labelled_elbo` with one draw of ``z``. ``eps`` of shape ``(K, b, z_dim)`` fixes the draws,
+    The sum over the ``n_classes`` labels is exact; each :math:`\mathcal L(\mathbf x, y)` is
+    :func:`labelled_elbo` with one draw of ``z``. ``eps`` of shape ``(n_classes, b, z_dim)`` fixes the draws,
     one per label; of shape ``(b, z_dim)``, the same noise serves every label.
 
     Book: eq-unlabelled-elbo
@@ -254,23 +254,23 @@ def unlabelled_elbo(model: M2, x: Tensor, eps: Tensor | None = None) -> Unlabell
     _check_model(model, M2)
     x2 = model.check_x("x", x)
     b, k = x2.shape[0], model.n_classes
-    logits_y = model.classifier(x2)  # (b, K)
+    logits_y = model.classifier(x2)  # (b, n_classes)
     log_probs = F.log_softmax(logits_y, dim=-1)
     probs = log_probs.exp()
     if eps is not None:
         eps = _check_eps(eps, (k, b, model.z_dim), (b, model.z_dim), x2.dtype)
-        eps = eps.expand(k, b, model.z_dim).reshape(k * b, model.z_dim)  # (K*b, z_dim), label-major
-    x_rep = x2.expand(k, b, model.x_dim).reshape(k * b, model.x_dim)  # (K*b, x_dim): every image under every label
-    y_rep = torch.arange(k, device=x2.device).repeat_interleave(b)  # (K*b,): 0 ... 0, 1 ... 1, ...
-    mu, logvar = model.encode_every_label(x2)  # (K, b, z_dim) each
+        eps = eps.expand(k, b, model.z_dim).reshape(k * b, model.z_dim)  # (n_classes*b, z_dim), label-major
+    x_rep = x2.expand(k, b, model.x_dim).reshape(k * b, model.x_dim)  # (n_classes*b, x_dim): every image under every label
+    y_rep = torch.arange(k, device=x2.device).repeat_interleave(b)  # (n_classes*b,): 0 ... 0, 1 ... 1, ...
+    mu, logvar = model.encode_every_label(x2)  # (n_classes, b, z_dim) each
     mu, logvar = mu.reshape(k * b, model.z_dim), logvar.reshape(k * b, model.z_dim)  # label-major, as x_rep
-    per_label = _bound(model, x_rep, y_rep, mu, logvar, eps).elbo.view(k, b).T  # (K, b) -> (b, K)
+    per_label = _bound(model, x_rep, y_rep, mu, logvar, eps).elbo.view(k, b).T  # (n_classes, b) -> (b, n_classes)
     entropy = -(probs * log_probs).sum(-1)  # H[q(y | x)]
     return UnlabelledELBO(unlabelled_bound(per_label, logits_y), probs, per_label, entropy)
 
 
 def unlabelled_bound(per_label: Tensor, logits_y: Tensor) -> Tensor:
-    r"""The unlabelled bound from its parts: the labelled bounds ``(b, K)`` and the classifier's logits ``(b, K)``.
+    r"""The unlabelled bound from its parts: the labelled bounds ``(b, n_classes)`` and the classifier's logits ``(b, n_classes)``.
 
     .. math:: \mathcal U(\mathbf x) = \sum_y q(y\mid\mathbf x)\,\mathcal L(\mathbf x, y) + \mathcal H\big[q(y\mid\mathbf x)\big],
               \qquad q(y\mid\mathbf x) = \operatorname{softmax}(\text{logits})_y
@@ -282,8 +282,8 @@ def unlabelled_bound(per_label: Tensor, logits_y: Tensor) -> Tensor:
     check_float_tensor("per_label", per_label, dims=2)
     check_float_tensor("logits_y", logits_y, dims=2, dtype=per_label.dtype)
     if logits_y.shape != per_label.shape:
-        raise ValueError(f"per_label and logits_y: expected the same shape (b, K), got {tuple(per_label.shape)} and {tuple(logits_y.shape)}")
-    log_probs = F.log_softmax(logits_y, dim=-1)  # (b, K): log q(y | x)
+        raise ValueError(f"per_label and logits_y: expected the same shape (b, n_classes), got {tuple(per_label.shape)} and {tuple(logits_y.shape)}")
+    log_probs = F.log_softmax(logits_y, dim=-1)  # (b, n_classes): log q(y | x)
     probs = log_probs.exp()
     return (probs * per_label).sum(-1) - (probs * log_probs).sum(-1)  # E_q[L(x, y)] + H[q(y | x)]
 

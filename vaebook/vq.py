@@ -44,7 +44,7 @@ __all__ = [
 def _check_codebook(codebook: Tensor) -> Tensor:
     check_float_tensor("codebook", codebook, dims=2)
     if codebook.shape[0] < 1:
-        raise ValueError("codebook: expected at least one entry, shape (M, D) with M >= 1, got shape (0, ...)")
+        raise ValueError("codebook: expected at least one entry, shape (M, code_dim) with M >= 1, got shape (0, ...)")
     return codebook
 
 
@@ -59,7 +59,7 @@ def _check_vectors(name: str, z: Tensor, codebook: Tensor) -> Tensor:
 def nearest_code(z_e: Tensor, codebook: Tensor) -> Tensor:
     r"""The index of the nearest codebook entry for each vector: :math:`k = \arg\min_j \lVert z_e - e_j\rVert^2`.
 
-    ``z_e``: ``(..., D)``; ``codebook``: ``(M, D)``. Returns integer indices of shape ``(...)``. The
+    ``z_e``: ``(..., code_dim)``; ``codebook``: ``(M, code_dim)``. Returns integer indices of shape ``(...)``. The
     squared distance is expanded as :math:`\lVert z\rVert^2 - 2 z\cdot e_j + \lVert e_j\rVert^2`, one
     matrix product for all pairs; ties go to the lowest index.
 
@@ -67,7 +67,7 @@ def nearest_code(z_e: Tensor, codebook: Tensor) -> Tensor:
     """
     _check_codebook(codebook)
     _check_vectors("z_e", z_e, codebook)
-    flat = z_e.reshape(-1, codebook.shape[1])  # (n, D)
+    flat = z_e.reshape(-1, codebook.shape[1])  # (n, code_dim)
     d2 = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codebook.T + codebook.pow(2).sum(1)  # (n, M)
     return d2.argmin(1).reshape(z_e.shape[:-1])  # (...)
 
@@ -133,7 +133,7 @@ def ema_codebook_update(
         e_j = \frac{m_j}{\tilde N_j},\quad \tilde N_j = \frac{N_j + \epsilon}{\sum_i N_i + M\epsilon}\sum_i N_i
 
     (the Laplace smoothing :math:`\tilde N_j` keeps an entry that nothing chooses from dividing by
-    zero). ``counts``: ``(M,)``; ``sums``: ``(M, D)``; ``z_e``: ``(n, D)``; ``indices``: ``(n,)``.
+    zero). ``counts``: ``(M,)``; ``sums``: ``(M, code_dim)``; ``z_e``: ``(n, code_dim)``; ``indices``: ``(n,)``.
     Returns the new ``(counts, sums, codebook)``; the inputs are not modified.
 
     Book: eq-vq-loss (the variant that replaces its codebook term)
@@ -141,7 +141,7 @@ def ema_codebook_update(
     check_float_tensor("counts", counts, dims=1)
     check_float_tensor("sums", sums, dims=2)
     if sums.shape[0] != counts.shape[0]:
-        raise ValueError(f"sums: expected one row per entry of counts, ({counts.shape[0]}, D), got shape {tuple(sums.shape)}")
+        raise ValueError(f"sums: expected one row per entry of counts, ({counts.shape[0]}, code_dim), got shape {tuple(sums.shape)}")
     _check_vectors("z_e", z_e, sums)
     check_tensor("indices", indices)
     if indices.dtype not in (torch.int64, torch.int32) or indices.shape != z_e.shape[:-1]:
@@ -150,12 +150,12 @@ def ema_codebook_update(
     decay = check_number("decay", decay, min=0.0, max=1.0)
     eps = check_number("eps", eps, min=0.0)
     m = counts.shape[0]
-    flat, idx = z_e.reshape(-1, sums.shape[1]).detach(), indices.reshape(-1).long()  # (n, D), (n,)
+    flat, idx = z_e.reshape(-1, sums.shape[1]).detach(), indices.reshape(-1).long()  # (n, code_dim), (n,)
     if len(idx) and (idx.min() < 0 or idx.max() >= m):
         raise ValueError(f"indices: expected values from 0 to {m - 1}, got values from {idx.min().item()} to {idx.max().item()}")
     onehot = F.one_hot(idx, m).to(flat.dtype)  # (n, M)
     counts = decay * counts + (1 - decay) * onehot.sum(0)  # N_j
-    sums = decay * sums + (1 - decay) * onehot.T @ flat  # m_j, (M, D)
+    sums = decay * sums + (1 - decay) * onehot.T @ flat  # m_j, (M, code_dim)
     total = counts.sum()
     smoothed = (counts + eps) / (total + m * eps) * total  # N~_j
     return counts, sums, sums / smoothed.unsqueeze(1)
@@ -199,7 +199,7 @@ class VQVAEConfig:
     r"""A VQ-VAE for 28 x 28 images: two stride-2 convolutions to a 7 x 7 grid of ``code_dim`` vectors, each quantized.
 
     - ``codebook_size``: :math:`M`, the number of entries; the rate is :math:`49 \log M` nats per image.
-    - ``code_dim``: :math:`D`, the width of each entry.
+    - ``code_dim``: the width of each entry (the book writes no letter for it: :math:`D` is the distortion).
     - ``channels``: the widths of the two convolutions (and of the decoder's mirror).
     - ``commitment``: :math:`\beta_c`, the weight of the commitment term (0.25 in the paper).
     - ``ema``: the decay :math:`\gamma` of the moving-average codebook; ``0`` trains the codebook by
@@ -230,7 +230,7 @@ class VQVAEConfig:
 
 
 class VQOutput(NamedTuple):
-    z_q: Tensor  # the entries, with the straight-through gradient to z_e, (n, D)
+    z_q: Tensor  # the entries, with the straight-through gradient to z_e, (n, code_dim)
     indices: Tensor  # (n,)
     terms: VQTerms  # per vector: (n,)
 
@@ -238,16 +238,16 @@ class VQOutput(NamedTuple):
 class VectorQuantizer(nn.Module):
     r"""Replace each vector by its nearest codebook entry; train the codebook; restart dead entries.
 
-    ``forward(z_e)`` with ``z_e`` of shape ``(n, D)`` returns a :class:`VQOutput`. In training mode
+    ``forward(z_e)`` with ``z_e`` of shape ``(n, code_dim)`` returns a :class:`VQOutput`. In training mode
     and with ``ema > 0`` it also moves the entries by :func:`ema_codebook_update` (the codebook is
     then a buffer, not a parameter); with ``restart_every > 0`` it counts the uses of each entry and
     every ``restart_every`` calls moves the unused ones onto encoder outputs of the batch, drawn
     from the CPU's global generator (which :func:`vaebook.fit` seeds).
     """
 
-    codebook: Tensor  # (M, D): a parameter, or a buffer with moving averages
+    codebook: Tensor  # (M, code_dim): a parameter, or a buffer with moving averages
     ema_counts: Tensor  # (M,)
-    ema_sums: Tensor  # (M, D)
+    ema_sums: Tensor  # (M, code_dim)
     uses: Tensor  # (M,)
     calls: Tensor  # ()
 
@@ -280,7 +280,7 @@ class VectorQuantizer(nn.Module):
                 self.codebook.copy_(book)
         if self.training and self.restart_every > 0:
             self._restart(z_e.detach(), indices)
-        z_q = self.codebook[indices]  # (n, D)
+        z_q = self.codebook[indices]  # (n, code_dim)
         terms = vq_terms(z_e, z_q)
         return VQOutput(straight_through(z_e, z_q), indices, terms)
 
@@ -349,8 +349,8 @@ class VQVAEOutput(NamedTuple):
 class VQVAE(nn.Module):
     r"""A small convolutional VQ-VAE with a Bernoulli decoder: ``encode`` to a grid of vectors, quantize, ``decode``.
 
-    Encoder: ``Conv(c -> c1, stride 2) -> Conv(c1 -> c2, stride 2) -> Conv1x1(c2 -> D)``: a grid of
-    ``(H/4) x (W/4)`` vectors (7 x 7 for digits). Decoder: ``Conv(D -> 2 c2) -> Conv1x1(2 c2 -> 16 c)``,
+    Encoder: ``Conv(c -> c1, stride 2) -> Conv(c1 -> c2, stride 2) -> Conv1x1(c2 -> code_dim)``: a grid of
+    ``(H/4) x (W/4)`` vectors (7 x 7 for digits). Decoder: ``Conv(code_dim -> 2 c2) -> Conv1x1(2 c2 -> 16 c)``,
     then a pixel shuffle that turns each position's 16 c channels into a 4 x 4 patch of logits.
     ``VQVAE(codebook_size=..., ...)`` overrides :class:`VQVAEConfig`'s fields.
 
@@ -384,8 +384,8 @@ class VQVAE(nn.Module):
         return _as_images(self.config, x, next(self.parameters()).dtype)
 
     def encode(self, x: Tensor) -> Tensor:
-        """The encoder's grid of vectors :math:`z_e`, shape ``(b, H/4, W/4, D)``."""
-        return self.encoder(self.as_images(x)).permute(0, 2, 3, 1)  # (b, D, h, w) -> (b, h, w, D)
+        """The encoder's grid of vectors :math:`z_e`, shape ``(b, H/4, W/4, code_dim)``."""
+        return self.encoder(self.as_images(x)).permute(0, 2, 3, 1)  # (b, code_dim, h, w) -> (b, h, w, code_dim)
 
     def codes(self, x: Tensor) -> Tensor:
         """The index of the nearest entry at each grid position, shape ``(b, H/4, W/4)``."""
@@ -393,8 +393,8 @@ class VQVAE(nn.Module):
             return nearest_code(self.encode(x), self.quantizer.codebook)
 
     def decode_vectors(self, z: Tensor) -> Tensor:
-        """Decoder logits from a grid of vectors ``(b, H/4, W/4, D)``."""
-        return self.decoder(z.permute(0, 3, 1, 2))  # (b, D, h, w)
+        """Decoder logits from a grid of vectors ``(b, H/4, W/4, code_dim)``."""
+        return self.decoder(z.permute(0, 3, 1, 2))  # (b, code_dim, h, w)
 
     def decode_codes(self, indices: Tensor) -> Tensor:
         """Decoder logits from a grid of indices ``(b, H/4, W/4)``."""
@@ -405,12 +405,12 @@ class VQVAE(nn.Module):
         if indices.numel() and (indices.min() < 0 or indices.max() >= self.codebook_size):
             raise ValueError(f"indices: expected values from 0 to {self.codebook_size - 1}, got values from "
                              f"{indices.min().item()} to {indices.max().item()}")
-        return self.decode_vectors(self.quantizer.codebook[indices])  # (b, h, w, D) -> logits
+        return self.decode_vectors(self.quantizer.codebook[indices])  # (b, h, w, code_dim) -> logits
 
     def forward(self, x: Tensor) -> VQVAEOutput:
-        z_e = self.encode(x)  # (b, h, w, D)
+        z_e = self.encode(x)  # (b, h, w, code_dim)
         b, h, w, d = z_e.shape
-        out = self.quantizer(z_e.reshape(-1, d))  # (b*h*w, D)
+        out = self.quantizer(z_e.reshape(-1, d))  # (b*h*w, code_dim)
         x_logits = self.decode_vectors(out.z_q.view(b, h, w, d))
         terms = VQTerms(*(t.view(b, h * w).sum(1) for t in out.terms))  # (b,)
         return VQVAEOutput(x_logits, out.indices.view(b, h, w), terms)
@@ -460,7 +460,7 @@ class GridGaussianVAE(nn.Module):
     r"""The VQ-VAE's twin with continuous codes: the same networks, a Gaussian :math:`q` at each grid position.
 
     The encoder's last layer gives :math:`2D` channels, :math:`\mu` and :math:`\log\sigma^2` of a
-    diagonal Gaussian over each position's :math:`D` coordinates; the prior is :math:`\mathcal N(0, I)`;
+    diagonal Gaussian over each position's ``code_dim`` coordinates; the prior is :math:`\mathcal N(0, I)`;
     the decoder is :class:`VQVAE`'s. Only the code differs from the VQ-VAE with the same ``config``
     (whose codebook fields it ignores). Train it with :class:`GridVAELoss`.
 
@@ -480,18 +480,18 @@ class GridGaussianVAE(nn.Module):
     def rate_distortion(self, x: Tensor, eps: Tensor | None = None, generator: torch.Generator | None = None) -> RateDistortion:
         r"""Distortion :math:`-\log p(x\mid z)` for one draw :math:`z \sim q`, and rate :math:`\mathrm{KL}(q\,\Vert\,p)` in closed form, per image.
 
-        ``eps``: the standard normal noise, ``(b, h, w, D)``, or drawn from ``generator``.
+        ``eps``: the standard normal noise, ``(b, h, w, code_dim)``, or drawn from ``generator``.
         """
         x = self.as_images(x)
-        mu, logvar = self.encoder(x).chunk(2, dim=1)  # (b, D, h, w) each
+        mu, logvar = self.encoder(x).chunk(2, dim=1)  # (b, code_dim, h, w) each
         if eps is not None:
             check_float_tensor("eps", eps)
             if eps.shape != (mu.shape[0], *mu.shape[2:], mu.shape[1]):
                 raise ValueError(f"eps: expected shape {(mu.shape[0], *mu.shape[2:], mu.shape[1])}, got {tuple(eps.shape)}")
-            eps = eps.permute(0, 3, 1, 2)  # (b, h, w, D) -> (b, D, h, w)
+            eps = eps.permute(0, 3, 1, 2)  # (b, h, w, code_dim) -> (b, code_dim, h, w)
         else:
             eps = draws.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
-        z = stats.reparameterize(mu, logvar, eps)  # (b, D, h, w)
+        z = stats.reparameterize(mu, logvar, eps)  # (b, code_dim, h, w)
         distortion = -stats.bernoulli_log_prob(x, self.decoder(z))  # (b,)
         rate = stats.gaussian_kl(mu.flatten(1), logvar.flatten(1))  # (b,)
         return RateDistortion(distortion, rate)
