@@ -49,7 +49,7 @@ def test_unlabelled_elbo_is_the_explicit_sum_over_labels():
     eps = torch.randn(3, 5, 2, generator=g, dtype=torch.float64)  # one draw per label
     out = L.unlabelled_elbo(model, x, eps)
     q_y = D.Categorical(logits=model.classify(x))
-    per_label = torch.stack([L.labelled_elbo(model, x, torch.full((5,), c), eps[c]).elbo for c in range(3)], dim=-1)  # (b, K)
+    per_label = torch.stack([L.labelled_elbo(model, x, torch.full((5,), c), eps[c]).elbo for c in range(3)], dim=-1)  # (b, n_classes)
     explicit = (q_y.probs * per_label).sum(-1) + q_y.entropy()
     torch.testing.assert_close(out.per_label, per_label)
     torch.testing.assert_close(out.probs, q_y.probs)
@@ -215,7 +215,7 @@ def test_unlabelled_bound_from_its_parts():
     # at q = softmax(L), the bound is log sum_y exp L(x, y); elsewhere below it
     torch.testing.assert_close(L.unlabelled_bound(per_label, per_label), torch.logsumexp(per_label, -1))
     assert (L.unlabelled_bound(per_label, logits) < torch.logsumexp(per_label, -1)).all()
-    with pytest.raises(ValueError, match=r"per_label and logits_y: expected the same shape \(b, K\), got \(7, 10\) and \(7, 9\)"):
+    with pytest.raises(ValueError, match=r"per_label and logits_y: expected the same shape \(b, n_classes\), got \(7, 10\) and \(7, 9\)"):
         L.unlabelled_bound(per_label, logits[:, :9])
     with pytest.raises(TypeError, match="logits_y: expected dtype torch.float64"):
         L.unlabelled_bound(per_label, logits.float())
