@@ -128,9 +128,10 @@ def ema_codebook_update(
     their sum, and the decay :math:`\gamma`:
 
     .. math::
-        N_j \leftarrow \gamma N_j + (1-\gamma)\, n_j, \qquad
-        m_j \leftarrow \gamma m_j + (1-\gamma)\, s_j, \qquad
-        e_j = \frac{m_j}{\tilde N_j},\quad \tilde N_j = \frac{N_j + \epsilon}{\sum_i N_i + M\epsilon}\sum_i N_i
+        \begin{aligned}
+        N_j &\leftarrow \gamma N_j + (1-\gamma)\, n_j, \qquad m_j \leftarrow \gamma m_j + (1-\gamma)\, s_j, \\
+        e_j &= \frac{m_j}{\tilde N_j},\quad \tilde N_j = \frac{N_j + \epsilon}{\sum_i N_i + M\epsilon}\sum_i N_i
+        \end{aligned}
 
     (the Laplace smoothing :math:`\tilde N_j` keeps an entry that nothing chooses from dividing by
     zero). ``counts``: ``(M,)``; ``sums``: ``(M, code_dim)``; ``z_e``: ``(n, code_dim)``; ``indices``: ``(n,)``.
