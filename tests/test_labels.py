@@ -153,15 +153,47 @@ def test_train_labels_learns_and_repeats():
     assert L.error_rate(clf, data) < before and L.error_rate(clf, data) < 0.1
     m2 = _tiny(dtype=torch.float32)
     h = L.train_labels(m2, few, data.x, objective="m2", alpha=1.0, steps=200, batch_size=30, labelled_batch_size=9, lr=1e-2)
-    assert h.steps == 200 and len(h.metrics["unlabelled_elbo"]) == 2
-    assert h.metrics["unlabelled_elbo"][-1] > h.metrics["unlabelled_elbo"][0]  # the bound rises
+    assert h.steps == 200 and len(h.train["unlabelled_elbo"]) == 2
+    assert h.train["unlabelled_elbo"][-1] > h.train["unlabelled_elbo"][0]  # the bound rises
     assert L.error_rate(m2, data) < 0.1
     m2_again = _tiny(dtype=torch.float32)
     L.train_labels(m2_again, few, data.x, objective="m2", alpha=1.0, steps=200, batch_size=30, labelled_batch_size=9, lr=1e-2)
     assert all(torch.equal(a, b) for a, b in zip(m2.parameters(), m2_again.parameters(), strict=True))  # seeded: bit for bit
     cvae = _tiny(L.ConditionalVAE, torch.float32)
     h = L.train_labels(cvae, data, objective="cvae", steps=200, batch_size=50, lr=1e-2)
-    assert h.metrics["elbo"][-1] > h.metrics["elbo"][0] + 1.0
+    assert h.train["elbo"][-1] > h.train["elbo"][0] + 1.0
+
+
+def test_label_batches_draw_each_set_in_passes_and_put_the_labelled_images_first():
+    data = _toy_digits(20)
+    few = data[:4]
+    src = L.LabelBatches(few.x, few.y, data.x, labelled_batch_size=3, batch_size=5)
+    assert (src.size, src.per_epoch) == (8, 100)
+    src.start(torch.Generator().manual_seed(0), torch.device("cpu"))
+    seen = []
+    for i in range(4):  # 12 labelled draws from 4 images: each image exactly 3 times, in passes
+        x, y = src.cut(src.order(), i)
+        assert x.shape == (8, 1, 3, 3) and y.shape == (3,)
+        assert set(x.unique().tolist()) <= {0.0, 1.0}  # binarized afresh
+        seen.append(y)
+    assert torch.bincount(torch.cat(seen), minlength=3).sum() == 12
+    src2 = L.LabelBatches(few.x, torch.arange(4), None, labelled_batch_size=3, batch_size=5)  # the labels as indices
+    src2.start(torch.Generator().manual_seed(0), torch.device("cpu"))
+    idx = torch.cat([src2.cut(src2.order(), i)[1] for i in range(4)])
+    assert torch.bincount(idx, minlength=4).tolist() == [3, 3, 3, 3]
+
+
+def test_label_loss_splits_the_batch_at_the_labels():
+    model = _tiny(dtype=torch.float32)
+    data = _toy_digits(10)
+    x = vb.binarize(data.x, torch.Generator().manual_seed(1)).flatten(1)  # as LabelBatches cuts them
+    vb.seed_everything(0)
+    got = L.LabelLoss("m2", alpha=2.0)(model, x, data.y[:4])
+    vb.seed_everything(0)
+    want = L.m2_loss(model, x[:4], data.y[:4], x[4:], 2.0)
+    torch.testing.assert_close(got.loss, want.loss)
+    ce = L.LabelLoss("classifier")(model.classifier, x, data.y[:4]).loss
+    torch.testing.assert_close(ce, torch.nn.functional.cross_entropy(model.classifier(x[:4]), data.y[:4]))
 
 
 def test_error_rate_counts_wrong_labels():
@@ -196,6 +228,8 @@ def test_error_rate_counts_wrong_labels():
         (lambda m, x, y: L.train_labels(m, vb.ImageData(torch.zeros(2, 1, 3, 3), torch.tensor([0, 7]), "toy"), objective="cvae", steps=1),
          ValueError, ["labelled (labels): expected labels from 0 to 2", "to 7"]),
         (lambda m, x, y: L.train_labels(m, _toy_digits(), x, objective="m2", steps=0), ValueError, ["steps", "0"]),
+        (lambda m, x, y: L.train_labels(m, _toy_digits(), x, objective="m2", steps=1, lr=0.0), ValueError, ["lr", "0"]),
+        (lambda m, x, y: L.LabelLoss("m2", alpha=-2.0), ValueError, ["alpha", "-2"]),
     ],
 )
 def test_bad_inputs_name_the_argument(call, error, words):

@@ -4,6 +4,7 @@ import warnings
 
 import pytest
 import torch
+from torch import nn
 
 import vaebook as vb
 
@@ -334,3 +335,56 @@ def test_without_the_private_version_counter_every_scan_runs(monkeypatch):
     x[5, 5] = float("inf")
     with pytest.raises(ValueError, match="infinity at 1"):
         guards.check_finite("x", x)
+
+
+class _Halves(vb.train.BatchSource):
+    """A source of our own, cut as fit cuts its own batches: a fresh shuffle per pass, then batches of half the data."""
+
+    def __init__(self, x: torch.Tensor):
+        self.x, self.size, self.per_epoch = x, x.shape[0] // 2, 2
+
+    def order(self) -> torch.Tensor:
+        return torch.randperm(self.x.shape[0], generator=self.generator)
+
+    def cut(self, order: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        half = self.x[order[i * self.size:(i + 1) * self.size]]
+        return half.to(self.device), half.to(self.device)
+
+
+def test_fit_trains_from_a_batch_source_as_from_its_own_batches():
+    # a source that draws what fit's own batches draw, from the generator fit hands it, gives the same weights
+    x = torch.rand(40, 6, generator=torch.Generator().manual_seed(0))
+    loss = vb.ReconstructionLoss()
+    models, histories = [], []
+    for data, extra in ((_Halves(x), {}), (x, {"batch_size": 20})):
+        torch.manual_seed(0)
+        models.append(nn.Sequential(nn.Linear(6, 3), nn.Linear(3, 6)))
+        histories.append(vb.fit(models[-1], data, steps=5, loss=loss, progress=False, device="cpu", fused=True, **extra))
+    assert all(torch.equal(a, b) for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True))
+    h = histories[0]
+    assert (h.steps, h.epochs, h.images, len(h.train["loss"])) == (5, 3, 100, 3)
+    assert h.train["loss"] == histories[1].train["loss"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"binarize": True}, ["binarize: not used when data is a BatchSource"]),
+        ({"test_data": torch.zeros(4, 6)}, ["test_data: not used when data is a BatchSource"]),
+        ({"corrupt": lambda x, g: x}, ["corrupt: not used"]),
+    ],
+)
+def test_fit_names_the_arguments_a_batch_source_does_not_use(kwargs, words):
+    with pytest.raises(ValueError) as err:
+        vb.fit(nn.Linear(6, 6), _Halves(torch.rand(8, 6)), steps=1, loss=vb.ReconstructionLoss(), progress=False, **kwargs)
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_a_batch_source_without_its_methods_or_sizes_says_so():
+    empty = vb.train.BatchSource()
+    with pytest.raises(ValueError, match=r"data: expected a BatchSource with size >= 1 and per_epoch >= 1, got size=0"):
+        vb.fit(nn.Linear(2, 2), empty, steps=1, loss=vb.ReconstructionLoss(), progress=False)
+    empty.size = empty.per_epoch = 1
+    with pytest.raises(NotImplementedError, match=r"BatchSource.order: a BatchSource must define order\(\)"):
+        vb.fit(nn.Linear(2, 2), empty, steps=1, loss=vb.ReconstructionLoss(), progress=False)

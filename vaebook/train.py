@@ -55,7 +55,7 @@ from .guards import (
 from .losses import LossOutput, check_loss_output, default_loss
 from .progress import ProgressBar
 
-__all__ = ["seed_everything", "default_device", "data_pair", "evaluate", "fit", "LR_SCHEDULES", "WSD_DECAY"]
+__all__ = ["seed_everything", "default_device", "data_pair", "evaluate", "fit", "BatchSource", "LR_SCHEDULES", "WSD_DECAY"]
 
 WEIGHT_LIMIT = 1e4  # a weight this large means training diverged (trained models here stay below about 10)
 
@@ -253,7 +253,16 @@ def _check_options(batch_size, lr, schedule, warmup, weight_decay, fused) -> tup
             check_number("warmup", warmup, min=0.0, max=0.99), check_number("weight_decay", weight_decay, min=0.0))
 
 
-def _training_data(data, binarize: bool, corrupt) -> tuple[Tensor, Tensor | None]:
+def _batch_source(data, batch_size: int, binarize: bool, corrupt, test_data) -> BatchSource:
+    """fit's data, checked at the door (``test_data`` too): the caller's :class:`BatchSource`, or batches cut from ``data``."""
+    if isinstance(data, BatchSource):
+        unused = [k for k, given in (("binarize", binarize), ("corrupt", corrupt is not None), ("test_data", test_data is not None)) if given]
+        if unused:
+            raise ValueError(f"{', '.join(unused)}: not used when data is a BatchSource, which makes its own batches; leave them out")
+        if data.size < 1 or data.per_epoch < 1:
+            raise ValueError(f"data: expected a BatchSource with size >= 1 and per_epoch >= 1, got size={data.size} "
+                             f"and per_epoch={data.per_epoch}")
+        return data
     x, target = data_pair(data, "data")
     if target is not None and (binarize or corrupt is not None):
         raise ValueError("binarize, corrupt: these make pairs from plain data; pass either (inputs, targets) pairs or them")
@@ -261,7 +270,9 @@ def _training_data(data, binarize: bool, corrupt) -> tuple[Tensor, Tensor | None
         check_range("data (binarize=True needs grey levels)", x, 0.0, 1.0)
     if corrupt is not None:
         check_callable("corrupt", corrupt, "a function corrupt(x, generator) -> x_in")
-    return x, target
+    if test_data is not None:  # checked here, not when the first epoch ends
+        _check_test_data(test_data, x, target, binarize)
+    return _Batches(x.cpu(), target.cpu() if target is not None else None, batch_size, binarize, corrupt)
 
 
 def _check_test_data(test_data, x: Tensor, target: Tensor | None, binarize: bool) -> None:
@@ -313,7 +324,8 @@ def fit(
 
     - ``data``: an :class:`~vaebook.ImageData`, a tensor (the targets are the inputs), or an
       ``(inputs, targets)`` pair, e.g. precomputed (noisy, clean) images. Checked once, at the door,
-      for NaN and infinity (and for values in [0, 1] where ``binarize`` needs them).
+      for NaN and infinity (and for values in [0, 1] where ``binarize`` needs them). Or a
+      :class:`BatchSource` that makes each batch itself.
     - Length: ``epochs`` passes over the data (default 10); or ``steps``, exactly that many batches,
       the last pass cut short where it ends; or ``max_seconds`` of wall-clock time (then the schedule
       follows time; with ``epochs`` or ``steps`` too, whichever ends first).
@@ -347,9 +359,7 @@ def fit(
     """
     epochs, steps, max_seconds = _length(epochs, steps, max_seconds)
     batch_size, lr, warmup, weight_decay = _check_options(batch_size, lr, schedule, warmup, weight_decay, fused)
-    x, target = _training_data(data, binarize, corrupt)
-    if test_data is not None:  # checked here, not when the first epoch ends
-        _check_test_data(test_data, x, target, binarize)
+    batches = _batch_source(data, batch_size, binarize, corrupt, test_data)
     device = check_device("device", device) if device is not None else default_device()
     loss_fn = check_callable("loss", loss, "a loss function loss(model, x, target)") if loss is not None else default_loss(model)
     callbacks = _with_builtin_callbacks(_check_callbacks(callbacks), progress, max_seconds)
@@ -359,7 +369,7 @@ def fit(
     home = next(model.parameters()).device  # where the caller keeps the model; it goes back there
     model.to(device).train()
     g = torch.Generator().manual_seed(seed if seed is not None else torch.seed() % 2**63)  # the CPU's, whatever the device
-    batches = _Batches(x.cpu(), target.cpu() if target is not None else None, batch_size, binarize, corrupt, g, device)
+    batches.start(g, device)
     opt = _adam(model, lr, weight_decay)
     total = steps if steps is not None else (epochs * batches.per_epoch if epochs is not None else None)
     state = TrainState(model, opt, loss_fn, History(), total_steps=total)
@@ -368,7 +378,7 @@ def fit(
     try:
         for cb in callbacks:
             cb.on_fit_start(state)
-        step = _choose_step(model, state.loss, opt, fused and target is None and corrupt is None)  # once, at the door
+        step = _choose_step(model, state.loss, opt, fused and batches.plain)  # once, at the door
         n_epochs = -(-total // batches.per_epoch) if total is not None else math.inf  # the last one may be cut short
         adam_step = AdamStep(opt)  # opt.step(), with less Python around the fused kernel
         while state.epoch < n_epochs and not state.stop and _run_epoch(state, step, adam_step, batches, lr_at, callbacks):
@@ -388,21 +398,55 @@ def fit(
     return state.history
 
 
-class _Batches:
+class BatchSource:
+    """Where :func:`fit` takes its batches from, for data that are not one set of examples cut in turn.
+
+    ``fit`` cuts batches from one data set itself. A model that needs two kinds of example in every
+    batch (chapter 14's M2 takes a few labelled images and many unlabelled ones at each step) passes
+    an object of this kind as ``data`` instead, and ``fit`` calls it:
+
+    - ``size``: the examples per step (``History.images`` counts them); ``per_epoch``: the steps of
+      one pass, after which ``fit`` records the pass's mean metrics.
+    - ``start(generator, device)``: once, before the first step, with the run's seeded CPU generator
+      and the training device.
+    - ``order()``: at the start of each pass, what ``cut`` will need (a shuffle, for instance).
+    - ``cut(order, i)``: the ``i``-th batch of the pass, ``(inputs, targets)`` on the device, for the
+      loss's ``loss(model, inputs, targets)``. Draw every random number from the generator, on the
+      CPU, so that a seeded run repeats bit for bit.
+
+    ``binarize``, ``corrupt`` and ``test_data`` are not used with a source; it does what it needs
+    itself. The hand-derived step of :mod:`vaebook.fused` is not offered.
+    """
+
+    size: int = 0
+    per_epoch: int = 0
+    plain = False  # examples that are their own targets, with no corruption (what the fused step needs)
+
+    def start(self, generator: torch.Generator, device: torch.device) -> None:
+        self.generator, self.device = generator, device
+
+    def order(self) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__}.order: a BatchSource must define order()")
+
+    def cut(self, order: Tensor, i: int) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError(f"{type(self).__name__}.cut: a BatchSource must define cut(order, i)")
+
+
+class _Batches(BatchSource):
     """The training data, held on the CPU, cut into batches of one size (the last partial batch of a pass is dropped)."""
 
-    def __init__(self, x: Tensor, target: Tensor | None, batch_size: int, binarize: bool, corrupt, generator: torch.Generator,
-                 device: torch.device):
-        self.x, self.target, self.binarize, self.corrupt, self.generator, self.device = x, target, binarize, corrupt, generator, device
+    def __init__(self, x: Tensor, target: Tensor | None, batch_size: int, binarize: bool, corrupt):
+        self.x, self.target, self.binarize, self.corrupt = x, target, binarize, corrupt
         self.size = min(batch_size, x.shape[0])
         self.per_epoch = x.shape[0] // self.size  # every step sees the same number of examples
+        self.plain = target is None and corrupt is None
 
     def order(self) -> Tensor:
         """A fresh shuffle of the examples, drawn from the run's CPU generator at the start of each pass."""
         return torch.randperm(self.x.shape[0], generator=self.generator)
 
-    def cut(self, perm: Tensor, i: int) -> tuple[Tensor, Tensor]:
-        idx = perm[i * self.size:(i + 1) * self.size]
+    def cut(self, order: Tensor, i: int) -> tuple[Tensor, Tensor]:
+        idx = order[i * self.size:(i + 1) * self.size]
         return _batch(self.x, self.target, idx, self.binarize, self.corrupt, self.generator, self.device)
 
 
@@ -447,7 +491,7 @@ def _choose_step(model: nn.Module, loss: Callable[..., LossOutput], opt: torch.o
     return fused_step
 
 
-def _run_epoch(state: TrainState, step: Step, adam_step: Callable[[], None], batches: _Batches, lr_at: _LearningRate,
+def _run_epoch(state: TrainState, step: Step, adam_step: Callable[[], None], batches: BatchSource, lr_at: _LearningRate,
                callbacks: list[Callback]) -> bool:
     """One pass over the data (cut short where training ends); record it. ``False`` if it took no step."""
     state.epoch += 1
