@@ -232,6 +232,9 @@ CASES = [
     case("default-loss", lambda: vb.default_loss(torch.nn.Linear(2, 2)), TypeError, "model:", "default loss", "Linear", "pass loss="),
     # ------------------------------------------------------------------ training
     case("fit-epochs-zero", lambda: vb.fit(ae2(), imgs(), epochs=0), ValueError, "epochs:", ">= 1", "0"),
+    case("fit-source-binarize", lambda: vb.fit(ae2(), vb.batches.DataBatches(imgs(), None, 4, False, None), binarize=True),
+         ValueError, "binarize:", "not used when data is a BatchSource"),
+    case("data-pair-list", lambda: vb.batches.data_pair([1, 2, 3]), TypeError, "data:", "an ImageData", "list"),
     case("fit-epochs-float", lambda: vb.fit(ae2(), imgs(), epochs=2.5), TypeError, "epochs:", "an int", "float"),
     case("fit-steps-float", lambda: vb.fit(ae2(), imgs(), steps=2.5), TypeError, "steps:", "an int", "2.5"),
     case("fit-both", lambda: vb.fit(ae2(), imgs(), epochs=2, steps=5), ValueError, "epochs, steps", "not both", "epochs=2", "steps=5"),

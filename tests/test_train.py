@@ -337,7 +337,7 @@ def test_without_the_private_version_counter_every_scan_runs(monkeypatch):
         guards.check_finite("x", x)
 
 
-class _Halves(vb.train.BatchSource):
+class _Halves(vb.batches.BatchSource):
     """A source of our own, cut as fit cuts its own batches: a fresh shuffle per pass, then batches of half the data."""
 
     def __init__(self, x: torch.Tensor):
@@ -382,7 +382,7 @@ def test_fit_names_the_arguments_a_batch_source_does_not_use(kwargs, words):
 
 
 def test_a_batch_source_without_its_methods_or_sizes_says_so():
-    empty = vb.train.BatchSource()
+    empty = vb.batches.BatchSource()
     with pytest.raises(ValueError, match=r"data: expected a BatchSource with size >= 1 and per_epoch >= 1, got size=0"):
         vb.fit(nn.Linear(2, 2), empty, steps=1, loss=vb.ReconstructionLoss(), progress=False)
     empty.size = empty.per_epoch = 1

@@ -17,7 +17,8 @@ from .data import ImageData
 from .guards import check_int, check_number, describe
 from .losses import ELBOLoss
 from .models import VAE
-from .train import data_pair, fit, seed_everything
+from .batches import data_pair
+from .train import fit, seed_everything
 
 __all__ = ["KLWarmup", "train_vae", "train_budget_vae", "train_2d_vae",
            "BUDGET_PRIOR_COMPONENTS", "BUDGET_BATCH_SIZE", "BUDGET_LR"]

@@ -10,7 +10,7 @@ on the kind of model. Everything else attaches through callbacks: a wall-clock b
 (:class:`~vaebook.callbacks.TimeBudget`), the progress bar (:mod:`vaebook.progress`), a live plot,
 early stopping. The library's VAE recipes, built on ``fit``, are in :mod:`vaebook.recipes`.
 
-Batches are cut from tensors held in memory, with no per-item Python transforms in the loop: that
+Batches (:mod:`vaebook.batches`) are cut from tensors held in memory, with no per-item Python transforms in the loop: that
 is what makes it faster than a ``DataLoader`` over torchvision's ``ToTensor`` (see
 ``benchmarks/train_speed.py``). The data are checked once, at the door, for NaN, infinity and (for
 binary likelihoods) values outside [0, 1], rather than at every batch.
@@ -36,15 +36,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .batches import BatchSource, DataBatches, cut_batch, data_pair
 from .callbacks import Callback, History, TimeBudget, TrainState
-from .data import ImageData, binarize as binarize_batch
 from .fused import AdamStep, fused_elbo_step
 from .guards import (
     check_callable,
     check_device,
     check_choice,
-    check_finite,
-    check_float_tensor,
     check_int,
     check_number,
     check_positive,
@@ -55,7 +53,7 @@ from .guards import (
 from .losses import LossOutput, check_loss_output, default_loss
 from .progress import ProgressBar
 
-__all__ = ["seed_everything", "default_device", "data_pair", "evaluate", "fit", "BatchSource", "LR_SCHEDULES", "WSD_DECAY"]
+__all__ = ["seed_everything", "default_device", "evaluate", "fit", "LR_SCHEDULES", "WSD_DECAY"]
 
 WEIGHT_LIMIT = 1e4  # a weight this large means training diverged (trained models here stay below about 10)
 
@@ -81,29 +79,6 @@ def default_device() -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
-
-
-def data_pair(data, name: str = "data") -> tuple[Tensor, Tensor | None]:
-    """Accept ImageData, a tensor of inputs, or an (inputs, targets) pair; check them at the door."""
-    if isinstance(data, ImageData):
-        x, t = data.x, None
-    elif isinstance(data, Tensor):
-        x, t = data, None
-    elif isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(v, Tensor) for v in data):
-        x, t = data
-        if x.shape[0] != t.shape[0]:
-            raise ValueError(f"{name}: expected as many targets as inputs, got {x.shape[0]} inputs and {t.shape[0]} targets")
-    else:
-        raise TypeError(f"{name}: expected an ImageData, a tensor of examples, or an (inputs, targets) pair of tensors; got {describe(data)}")
-    check_float_tensor(f"{name} (inputs)", x)
-    if x.dim() < 2 or x.shape[0] == 0:
-        raise ValueError(f"{name}: expected a non-empty batch of examples, got shape {tuple(x.shape)}")
-    check_finite(f"{name} (inputs)", x)
-    if t is not None and t.is_floating_point():
-        check_finite(f"{name} (targets)", t)
-    elif t is not None and (t.dtype == torch.bool or not t.dtype.is_signed and t.dtype != torch.uint8):
-        raise TypeError(f"{name} (targets): expected float targets or int64 class labels, got dtype {t.dtype}")
-    return x, t
 
 
 LR_SCHEDULES = ("constant", "cosine", "linear", "wsd")  # the learning-rate schedules of fit(schedule=...)
@@ -138,30 +113,6 @@ def _lr_factor(schedule: str, progress: float, warmup: float) -> float:
     if schedule == "cosine":
         return 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
     return max(0.0, 1.0 - p)  # linear
-
-
-def _batch(
-    x: Tensor,
-    target: Tensor | None,
-    idx: Tensor,
-    binarize: bool,
-    corrupt: Callable | None,
-    generator: torch.Generator,
-    device: torch.device,
-) -> tuple[Tensor, Tensor]:
-    """One batch ``(input, target)`` on ``device``: cut, binarized and corrupted where ``x`` is (the CPU, in fit), then moved.
-
-    A batch that is its own target is moved once, so that the loss sees the same tensor twice.
-    """
-    xb = x.index_select(0, idx)  # as x[idx], in half the time for a batch of MNIST digits
-    if target is not None:
-        return xb.to(device), target.index_select(0, idx).to(device)
-    if binarize:
-        xb = binarize_batch(xb, generator)
-    if corrupt is None:
-        xb = xb.to(device)
-        return xb, xb
-    return corrupt(xb, generator).to(device), xb.to(device)
 
 
 def _check_weights(model: nn.Module, where: str) -> None:
@@ -223,7 +174,7 @@ def evaluate(
             torch.manual_seed(seed)
             for start in range(0, n, batch_size):
                 idx = torch.arange(start, min(n, start + batch_size))
-                xb, tb = _batch(x, target, idx, binarize, corrupt, g, device)
+                xb, tb = cut_batch(x, target, idx, binarize, corrupt, g, device)
                 out = check_loss_output(loss_fn(model, xb, tb))
                 w = len(idx)
                 for k, v in {"loss": out.loss, **out.metrics}.items():
@@ -272,7 +223,7 @@ def _batch_source(data, batch_size: int, binarize: bool, corrupt, test_data) -> 
         check_callable("corrupt", corrupt, "a function corrupt(x, generator) -> x_in")
     if test_data is not None:  # checked here, not when the first epoch ends
         _check_test_data(test_data, x, target, binarize)
-    return _Batches(x.cpu(), target.cpu() if target is not None else None, batch_size, binarize, corrupt)
+    return DataBatches(x.cpu(), target.cpu() if target is not None else None, batch_size, binarize, corrupt)
 
 
 def _check_test_data(test_data, x: Tensor, target: Tensor | None, binarize: bool) -> None:
@@ -325,7 +276,7 @@ def fit(
     - ``data``: an :class:`~vaebook.ImageData`, a tensor (the targets are the inputs), or an
       ``(inputs, targets)`` pair, e.g. precomputed (noisy, clean) images. Checked once, at the door,
       for NaN and infinity (and for values in [0, 1] where ``binarize`` needs them). Or a
-      :class:`BatchSource` that makes each batch itself.
+      :class:`~vaebook.batches.BatchSource` that makes each batch itself.
     - Length: ``epochs`` passes over the data (default 10); or ``steps``, exactly that many batches,
       the last pass cut short where it ends; or ``max_seconds`` of wall-clock time (then the schedule
       follows time; with ``epochs`` or ``steps`` too, whichever ends first).
@@ -383,7 +334,7 @@ def fit(
         adam_step = AdamStep(opt)  # opt.step(), with less Python around the fused kernel
         while state.epoch < n_epochs and not state.stop and _run_epoch(state, step, adam_step, batches, lr_at, callbacks):
             if test_data is not None:  # with the loss as it stands at this point of training
-                loss_now = state.loss.at_progress(state.progress) if hasattr(state.loss, "at_progress") else state.loss
+                loss_now = _loss_at(state.loss, state.progress)
                 for k, mean in evaluate(model, test_data, binarize=binarize, corrupt=corrupt, loss=loss_now).items():
                     state.history.test.setdefault(k, []).append(mean)
                 model.train()
@@ -396,58 +347,6 @@ def fit(
         for cb in callbacks:
             cb.on_fit_end(state)
     return state.history
-
-
-class BatchSource:
-    """Where :func:`fit` takes its batches from, for data that are not one set of examples cut in turn.
-
-    ``fit`` cuts batches from one data set itself. A model that needs two kinds of example in every
-    batch (chapter 14's M2 takes a few labelled images and many unlabelled ones at each step) passes
-    an object of this kind as ``data`` instead, and ``fit`` calls it:
-
-    - ``size``: the examples per step (``History.images`` counts them); ``per_epoch``: the steps of
-      one pass, after which ``fit`` records the pass's mean metrics.
-    - ``start(generator, device)``: once, before the first step, with the run's seeded CPU generator
-      and the training device.
-    - ``order()``: at the start of each pass, what ``cut`` will need (a shuffle, for instance).
-    - ``cut(order, i)``: the ``i``-th batch of the pass, ``(inputs, targets)`` on the device, for the
-      loss's ``loss(model, inputs, targets)``. Draw every random number from the generator, on the
-      CPU, so that a seeded run repeats bit for bit.
-
-    ``binarize``, ``corrupt`` and ``test_data`` are not used with a source; it does what it needs
-    itself. The hand-derived step of :mod:`vaebook.fused` is not offered.
-    """
-
-    size: int = 0
-    per_epoch: int = 0
-    plain = False  # examples that are their own targets, with no corruption (what the fused step needs)
-
-    def start(self, generator: torch.Generator, device: torch.device) -> None:
-        self.generator, self.device = generator, device
-
-    def order(self) -> Tensor:
-        raise NotImplementedError(f"{type(self).__name__}.order: a BatchSource must define order()")
-
-    def cut(self, order: Tensor, i: int) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError(f"{type(self).__name__}.cut: a BatchSource must define cut(order, i)")
-
-
-class _Batches(BatchSource):
-    """The training data, held on the CPU, cut into batches of one size (the last partial batch of a pass is dropped)."""
-
-    def __init__(self, x: Tensor, target: Tensor | None, batch_size: int, binarize: bool, corrupt):
-        self.x, self.target, self.binarize, self.corrupt = x, target, binarize, corrupt
-        self.size = min(batch_size, x.shape[0])
-        self.per_epoch = x.shape[0] // self.size  # every step sees the same number of examples
-        self.plain = target is None and corrupt is None
-
-    def order(self) -> Tensor:
-        """A fresh shuffle of the examples, drawn from the run's CPU generator at the start of each pass."""
-        return torch.randperm(self.x.shape[0], generator=self.generator)
-
-    def cut(self, order: Tensor, i: int) -> tuple[Tensor, Tensor]:
-        idx = order[i * self.size:(i + 1) * self.size]
-        return _batch(self.x, self.target, idx, self.binarize, self.corrupt, self.generator, self.device)
 
 
 class _LearningRate:
@@ -464,6 +363,12 @@ class _LearningRate:
 
 
 Step = Callable[[Tensor, Tensor, Callable[..., LossOutput], bool], LossOutput]
+
+
+def _loss_at(loss: Callable[..., LossOutput], progress: float) -> Callable[..., LossOutput]:
+    """The loss to use at ``progress``: a loss whose objective follows training (a KL warm-up) says which; any other is itself."""
+    at = getattr(loss, "at_progress", None)
+    return at(progress) if at is not None else loss
 
 
 def _choose_step(model: nn.Module, loss: Callable[..., LossOutput], opt: torch.optim.Optimizer, may_fuse: bool) -> Step:
@@ -497,10 +402,9 @@ def _run_epoch(state: TrainState, step: Step, adam_step: Callable[[], None], bat
     state.epoch += 1
     sums: dict[str, Tensor | float] = {}
     perm, first_step, total = batches.order(), state.step, state.total_steps
-    loss_at = getattr(state.loss, "at_progress", None)  # a loss whose objective follows training (a KL warm-up)
     for i in range(batches.per_epoch if total is None else min(batches.per_epoch, total - state.step)):
         lr = lr_at(state.progress)
-        loss_now = loss_at(state.progress) if loss_at is not None else state.loss
+        loss_now = _loss_at(state.loss, state.progress)
         with value_checks(state.step == 0):  # the data were scanned at the door; the first batch also checks the loss's inputs
             xb, tb = batches.cut(perm, i)
             out = step(xb, tb, loss_now, state.step == 0)

@@ -15,7 +15,8 @@ from ..callbacks import History
 from ..data import ImageData, binarize
 from ..guards import check_choice, check_int, check_number, describe
 from ..losses import LossOutput
-from ..train import BatchSource, fit
+from ..batches import BatchSource
+from ..train import fit
 from .bounds import labelled_elbo, m2_loss
 from .models import M2, ConditionalVAE, check_model
 
