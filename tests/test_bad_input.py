@@ -413,6 +413,17 @@ CASES = [
     case("record-str", lambda: vb.record("x", "text"), TypeError, "value:", "a number", "string"),
     case("record-nan", lambda: vb.record("x", NAN), ValueError, "value:", "finite"),
     case("record-tensor", lambda: vb.record("x", torch.ones(3)), TypeError, "value:", "a number", "tensor"),
+    # ------------------------------------------------------------------ latent diffusion (chapter 16)
+    case("ld-scale-constant", lambda: vb.latent_diffusion.latent_scale(torch.ones(4, 4, 7, 7)), ValueError, "z:", "vary", "standard deviation 0"),
+    case("ld-scale-nan", lambda: vb.latent_diffusion.latent_scale(torch.tensor([0.0, NAN])), ValueError, "z:", "NaN"),
+    case("ld-scale-one", lambda: vb.latent_diffusion.latent_scale(torch.ones(1)), ValueError, "z:", "at least two"),
+    case("ld-scale-negative", lambda: vb.latent_diffusion.scale_latents(torch.ones(2, 4, 7, 7), -0.5), ValueError, "scale:", "-0.5"),
+    case("ld-unscale-inf", lambda: vb.latent_diffusion.unscale_latents(torch.ones(2, 4, 7, 7), INF), ValueError, "scale:", "finite"),
+    case("ld-decode-shape", lambda: vb.latent_diffusion.decode(vb.vq.GridGaussianVAE(code_dim=4), torch.zeros(2, 8, 7, 7)), ValueError,
+         "z:", "(b, 4, 7, 7)", "(2, 8, 7, 7)"),
+    case("ld-encode-model", lambda: vb.latent_diffusion.encode(vae2(), imgs()), TypeError, "vae:", "GridGaussianVAE", "VAE"),
+    case("ld-pair-grid", lambda: vb.latent_diffusion.LatentDiffusion(vb.vq.GridGaussianVAE(code_dim=4), vb.diffusion.DDPM(image_shape=(8, 7, 7)), 0.5),
+         ValueError, "ddpm:", "(4, 7, 7)", "(8, 7, 7)"),
 ]
 
 
@@ -578,7 +589,7 @@ def test_every_public_function_of_the_api_page_has_a_row():
             "TimeBudget", "ELBO", "GridPosterior", "BoundGradients", "RealismScore", "OfflineDataWarning", "LossOutput", "VAEOutput",
             "LatentModel", "AEConfig", "VAEConfig", "SRConfig", "ClassifierConfig", "ReconstructionLoss", "CrossEntropyLoss",
             "NATURAL_IMAGE_NAMES", "CheckpointError", "baselines", "checks", "plot", "widgets",
-            "diffusion", "labels", "priors", "vq", "callbacks", "likelihoods", "progress", "recipes", "LAYERS", "AggregatePosterior", "ELBODecomposition", "RateDistortion"}  # modules and result records
+            "diffusion", "labels", "latent_diffusion", "priors", "vq", "callbacks", "likelihoods", "progress", "recipes", "LAYERS", "AggregatePosterior", "ELBODecomposition", "RateDistortion"}  # modules and result records
     missing = [name for name in vb.__all__ if name not in skip and f"vb.{name}" not in rows]
     assert not missing, f"no bad-input row calls {missing}"
     assert os.path.basename(__file__) == "test_bad_input.py"

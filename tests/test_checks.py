@@ -170,6 +170,7 @@ RIGHT = {
     "train_score_model": _score_model,
     "unlabelled_bound": lambda L, logits: (torch.distributions.Categorical(logits=logits).probs * L).sum(-1) + torch.distributions.Categorical(logits=logits).entropy(),
     "nearest_code": lambda z, e: torch.cdist(z, e).argmin(1),
+    "latent_scale": lambda z: z.double().var(unbiased=False).rsqrt(),
     "iwae_loss": lambda model, x, target, k=5: vb.LossOutput(-(vb.log_weights(model, x, k).logsumexp(0) - math.log(k)).mean(), {}),
 }
 
@@ -480,3 +481,10 @@ def test_slerp_run_backwards_gets_its_hint():
 def test_nearest_code_without_the_entries_lengths_gets_its_hint():
     _fails(checks.nearest_code, lambda z, e: (z.pow(2).sum(1, keepdim=True) - 2 * z @ e.T).argmin(1), "||e||^2")
     _fails(checks.nearest_code, lambda z, e: torch.cdist(z, e).argmax(1), "argmin, not argmax")
+
+
+def test_latent_scale_slips_get_their_hints():
+    _fails(checks.latent_scale, lambda z: z.std(unbiased=False), "1/sigma_hat")
+    _fails(checks.latent_scale, lambda z: z.pow(2).mean().rsqrt(), "subtract it before squaring")
+    _fails(checks.latent_scale, lambda z: 1 / z.std(), "divides by N")
+    _fails(checks.latent_scale, lambda z: 1 / z.std(dim=(0, 2, 3), unbiased=False), "not one per channel")

@@ -9,7 +9,7 @@ reads every module's imports and holds the code to it). The README and the API p
 by the chapters.
 """
 
-from . import baselines, batches, callbacks, checks, diffusion, labels, likelihoods, plot, priors, progress, recipes, vq, widgets
+from . import baselines, batches, callbacks, checks, diffusion, labels, latent_diffusion, likelihoods, plot, priors, progress, recipes, vq, widgets
 from .bounds import BoundGradients, IWAELoss, bound_gradients, gradient_snr, iwae_bound, iwae_objective
 from .checkpoints import CheckpointError, build_model, load, save
 from .data import (
@@ -88,7 +88,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("data", "configs", "networks", "models", "checkpoints"),  # MNIST and the corruptions; the models, their configs and networks; saving them
     ("objectives", "estimators", "exact", "diagnostics", "losses", "bounds", "vq"),  # the ELBO, its estimators, training losses; discrete codes
     ("fused", "callbacks", "batches", "progress", "train", "recipes", "labels"),  # the hand-derived step; the training engine and its batches; the VAE recipes; labels
-    ("diffusion", "metrics", "baselines", "plot", "widgets", "results"),  # chapter 13's models; scores; figures; the Results page
+    ("diffusion", "latent_diffusion", "metrics", "baselines", "plot", "widgets", "results"),  # chapter 13's models, chapter 16's glue; scores; figures; the Results page
     ("checks",),  # the exercises' checks, on top of everything
 )
 
@@ -96,7 +96,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     # modules used as vb.<module>.<name>
-    "baselines", "batches", "callbacks", "checks", "diffusion", "labels", "likelihoods", "plot", "priors", "progress", "recipes", "vq", "widgets",
+    "baselines", "batches", "callbacks", "checks", "diffusion", "labels", "latent_diffusion", "likelihoods", "plot", "priors", "progress", "recipes", "vq", "widgets",
     "LAYERS",
     # the decoders' likelihoods
     "Likelihood", "Bernoulli", "Gaussian", "ContinuousBernoulli",

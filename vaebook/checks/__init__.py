@@ -27,9 +27,11 @@ from .labels import *  # noqa: F403  (conditional and semi-supervised VAEs: chap
 from .labels import __all__ as _labels
 from .codes import *  # noqa: F403  (discrete codes, the VQ-VAE: chapter 15)
 from .codes import __all__ as _codes
+from .latent_diffusion import *  # noqa: F403  (the latent scale: chapter 16)
+from .latent_diffusion import __all__ as _latent_diffusion
 
 __all__ = [
     "Case", "CheckFailed", "check",
     *_autoencoders, *_restoration, *_likelihoods, *_vae, *_importance, *_failures, *_rate_distortion, *_denoising_diffusion,
-    *_labels, *_codes,
+    *_labels, *_codes, *_latent_diffusion,
 ]
