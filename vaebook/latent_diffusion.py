@@ -6,7 +6,7 @@ The two stages are the library's own pieces; this module is only the glue betwee
   is a grid (here :math:`7 \times 7` positions of ``code_dim`` numbers), trained with
   :class:`vaebook.vq.GridVAELoss` and a KL weight :math:`\beta` far below 1. :func:`encode` gives
   the posterior means, :func:`decode` the decoder's Bernoulli means.
-- The scale: :func:`latent_scale` measures :math:`s = 1/\hat\sigma` on the data's latents;
+- The scale: :func:`latent_scale` measures :math:`1/\hat\sigma_{\mathbf z}` on the data's latents;
   :func:`scale_latents` and :func:`unscale_latents` multiply and divide by it.
 - Stage 2, diffusion in the latent: a :class:`vaebook.diffusion.DDPM` with ``image_shape`` the
   latent grid's, trained with :class:`LatentDiffusionLoss` on the scaled latents (chapter 13's
@@ -85,12 +85,16 @@ def decode(vae: GridGaussianVAE, z: Tensor) -> Tensor:
 
 
 def latent_scale(z: Tensor) -> float:
-    r"""The latent scale :math:`s = 1/\hat\sigma`, one number for every coordinate of every position.
+    r"""The latent scale :math:`1/\hat\sigma_{\mathbf z}`, one number for every coordinate of every position.
 
-    .. math:: \hat\sigma^2 = \frac{1}{N}\sum_{i=1}^{N} (z_i - \hat\mu)^2, \qquad \hat\mu = \frac{1}{N}\sum_{i=1}^{N} z_i,
+    .. math::
 
-    over all :math:`N` numbers of the latents ``z`` (any shape, at least two numbers), as Rombach
-    et al. rescale their KL-regularized latents. :func:`scale_latents` then multiplies by :math:`s`,
+        \hat\sigma_{\mathbf z}^2 = \frac{1}{n_z}\sum_{i=1}^{n_z} (z_i - \bar z)^2,
+
+        \bar z = \frac{1}{n_z}\sum_{i=1}^{n_z} z_i,
+
+    over all :math:`n_z` numbers of the latents ``z`` (any shape, at least two numbers), as Rombach
+    et al. rescale their KL-regularized latents. :func:`scale_latents` then multiplies by it,
     which gives the latents unit variance; it does not centre them.
 
     Book: eq-latent-scale
@@ -109,13 +113,13 @@ def _check_scale(scale) -> float:
 
 
 def scale_latents(z: Tensor, scale: float) -> Tensor:
-    r"""The latents as the diffusion model sees them: :math:`s\,z`. Book: eq-latent-scale"""
+    r"""The latents as the diffusion model sees them: :math:`\mathbf w = \mathbf z/\hat\sigma_{\mathbf z}`, ``z`` times ``scale``. Book: eq-latent-scale"""
     check_values("z", z)
     return z * _check_scale(scale)
 
 
 def unscale_latents(z_scaled: Tensor, scale: float) -> Tensor:
-    r"""Back to the decoder's scale: :math:`z = z_{\text{scaled}}/s`, the inverse of :func:`scale_latents`."""
+    r"""Back to the decoder's scale: ``z_scaled / scale``, the inverse of :func:`scale_latents`."""
     check_values("z_scaled", z_scaled)
     return z_scaled / _check_scale(scale)
 
@@ -169,10 +173,10 @@ class LatentDiffusionLoss:
 
 @dataclass
 class LatentDiffusion:
-    r"""A latent diffusion model: the first stage ``vae``, the ``scale`` :math:`s`, and the second stage ``ddpm`` on :math:`s\,\mu(x)`.
+    r"""A latent diffusion model: the first stage ``vae``, the ``scale`` :math:`1/\hat\sigma_{\mathbf z}`, and the second stage ``ddpm`` on the scaled means.
 
     ``sample(n, steps, generator)`` draws scaled latents by ancestral sampling (without clipping:
-    latents have no fixed range), divides by :math:`s` and decodes: images in [0, 1].
+    latents have no fixed range), divides them by ``scale`` and decodes: images in [0, 1].
 
     Book: eq-latent-diffusion
     """
@@ -192,11 +196,11 @@ class LatentDiffusion:
             raise ValueError(f"ddpm: expected a DDPM on the first stage's latent grid, image_shape {grid}, got {self.ddpm.image_shape}")
 
     def encode(self, x: Tensor) -> Tensor:
-        """Images to the latents the DDPM models: :math:`s\\,\\mu(x)`, ``(b, code_dim, H/4, W/4)``."""
+        """Images to the latents the DDPM models: ``scale`` times the posterior means, ``(b, code_dim, H/4, W/4)``."""
         return scale_latents(encode(self.vae, x), self.scale)
 
     def decode(self, z_scaled: Tensor) -> Tensor:
-        """Scaled latents back to images in [0, 1]: the decoder's means at :math:`z/s`."""
+        """Scaled latents back to images in [0, 1]: the decoder's means at ``z_scaled / scale``."""
         return decode(self.vae, unscale_latents(z_scaled, self.scale))
 
     @torch.no_grad()
