@@ -10,7 +10,7 @@ BUILD  := _build
 # Execution caches do not notice library changes: drop the cache when vaebook/ is newer than the stamp.
 LIBSTAMP := $(BUILD)/.vaebook-library-stamp
 
-.PHONY: all setup book test lint unit floors notebooks executed book-chain student-chain browser student student-check graders full-mnist clean distclean bench
+.PHONY: all setup book slides test lint unit floors notebooks executed book-chain student-chain browser student student-check graders full-mnist clean distclean bench
 
 all: book
 
@@ -82,14 +82,21 @@ notebooks: $(STAMP)
 	$(PY) -m tests.colab_env unit
 	$(PY) -m tests.colab_env nbval book --prime-cache $(BUILD)/.jupyter_cache
 
-# axe-core (npm, pinned by package-lock.json) for the browser tests' accessibility audit.
+# axe-core (npm, pinned by package-lock.json) for the browser tests' accessibility audit, and reveal.js for the slides.
 NODE_STAMP := node_modules/.package-lock.json
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
+# The slides are built from the book just built (seconds: nothing runs again), then tested with the book's pages.
 browser: $(STAMP) $(NODE_STAMP)
+	$(PY) -m vaebook.authoring.slides
 	$(PY) -m pytest tests -m browser -q
+
+## make slides: reveal.js slides of every chapter into _build/slides, from the chapters make book executed (see book/instructors.md)
+slides: book $(NODE_STAMP)
+	$(PY) -m vaebook.authoring.slides
+	@echo "Open $(BUILD)/slides/index.html"
 
 ## make student: student notebooks and the student HTML book in student/ (see book/instructors.md)
 student: $(STAMP)
