@@ -3,7 +3,8 @@
 Without a browser: the builder turns a tagged figure, quiz, printed output and equation into the slide
 the tag convention promises, and stops with a message naming the cell when a tag cannot be honoured
 (a figure without alt text, an equation the cell does not label, a cell that shows nothing, chapters
-newer than their executed copies).
+newer than their executed copies); where an executed copy is stale, the execution cache's run of the
+same code stands in.
 
 In Chromium (browser-marked, so ``make test``'s browser stage runs them after ``make slides``), as the
 book's pages are tested (tests/test_browser.py): every deck opens with no failed request and no console
@@ -66,8 +67,9 @@ def _chapter() -> tuple[dict, dict]:
     ]
     source = {"cells": cells}
     executed = copy.deepcopy(source)
-    executed["cells"][2]["outputs"] = [{"output_type": "display_data", "data": {"image/png": PNG, "text/plain": "<Figure>"}}]
-    executed["cells"][3]["outputs"] = [{"output_type": "execute_result", "data": {"text/html": QUIZ_HTML, "text/plain": "<Html>"}}]
+    executed["cells"][2]["outputs"] = [{"output_type": "display_data", "data": {"image/png": PNG, "text/plain": "<Figure>"}, "metadata": {}}]
+    executed["cells"][3]["outputs"] = [{"output_type": "execute_result", "data": {"text/html": QUIZ_HTML, "text/plain": "<Html>"},
+                                        "metadata": {}, "execution_count": 1}]
     executed["cells"][4]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "PSNR 20.1 dB\n"},
                                        {"output_type": "stream", "name": "stderr", "text": "warning\n"}]
     executed["cells"][6]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "not on a slide\n"}]
@@ -132,6 +134,34 @@ def test_a_tag_that_cannot_be_honoured_stops_the_build_and_names_the_cell():
         executed["cells"][5]["source"] = source["cells"][5]["source"]
 
     assert "cell 5" in (msg := _broken(directive)) and "directive" in msg
+
+
+def test_outputs_come_from_the_execution_cache_where_the_executed_copy_is_stale(tmp_path):
+    """Another build may overwrite _build/jupyter_execute; the cache's run of the same code stands in, and
+    without one the build stops and asks for make book."""
+    import nbformat
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    source, executed = _chapter()
+    for nb in (source, executed):
+        nb.update(nbformat=4, nbformat_minor=5, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+        for i, c in enumerate(nb["cells"]):
+            c["id"] = f"c{i}"
+    chapter = tmp_path / "book" / "03_x.ipynb"
+    (tmp_path / "executed").mkdir()
+    stale = copy.deepcopy(source)  # cells as the chapter's, no outputs: a build that did not execute it
+    (tmp_path / "executed" / "03_x.ipynb").write_text(json.dumps(stale))
+    with pytest.raises(slides.SlideError, match="no outputs.*make book"):
+        slides.executed_chapter(chapter, source, tmp_path / "executed", tmp_path / "no-cache")
+    cache = get_cache(tmp_path / "cache")
+    cache.cache_notebook_bundle(CacheBundleIn(nbformat.reads(json.dumps(executed), as_version=4), "03_x.ipynb"), check_validity=False)
+    got = slides.executed_chapter(chapter, source, tmp_path / "executed", tmp_path / "cache")
+    assert "".join(got["cells"][4]["outputs"][0]["text"]) == "PSNR 20.1 dB\n"
+    assert len(slides.build_deck("03_x", source, got, REFS, "3").slides) == 5
+    source["cells"][6]["source"] = "changed()"  # code the cache never ran
+    with pytest.raises(slides.SlideError, match="no run of its current code.*make book"):
+        slides.executed_chapter(chapter, source, tmp_path / "executed", tmp_path / "cache")
 
 
 def test_citations_read_the_books_bibliography():

@@ -13,9 +13,10 @@ The chapter's author chooses what goes on a slide with cell tags in ``book/NN_*.
   display equations named, in the cell's order, each with the sentence that leads into it, and the
   equation number the book gives it.
 
-Each deck opens with a title slide and keeps the chapter's order of cells. Nothing runs: the outputs
-come from ``_build/jupyter_execute/book/`` (written by ``make book``; every chapter of ``_toc.yml`` with a tag
-gets a deck), the tags, captions and alt text
+Each deck opens with a title slide and keeps the chapter's order of cells; every chapter of ``_toc.yml``
+with a tag gets a deck. Nothing runs: the outputs come from ``_build/jupyter_execute/book/`` (written by
+``make book``; where a copy there is missing or does not match the chapter, from ``make book``'s execution
+cache, ``_build/.jupyter_cache``, for exactly the chapter's code), the tags, captions and alt text
 from the chapters themselves, whose cells must match the executed ones (else the build stops and asks
 for ``make book``), and the equation and figure numbers from the built HTML pages, so that "eq. (6.3)"
 means the same on a slide as in the book. reveal.js (npm, pinned in ``package-lock.json``) and MathJax
@@ -258,15 +259,48 @@ def _equation_slide(src: str, labels: list[str], refs: dict[str, str], where: st
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$", re.M)
 
 
+def _unusable(stem: str, source: dict, executed: dict) -> str | None:
+    """Why an executed copy cannot stand for the chapter (its cells differ, or it has no outputs), or None."""
+    cells, run = source["cells"], executed["cells"]
+    if [(_source(c), c["cell_type"]) for c in cells] != [(_source(c), c["cell_type"]) for c in run]:
+        return f"the executed copy of book/{stem}.ipynb is older than the chapter (their cells differ)"
+    if any(c["cell_type"] == "code" for c in run) and not any(c.get("outputs") for c in run):
+        return f"the executed copy of book/{stem}.ipynb has no outputs (written by a build that did not execute it?)"
+    return None
+
+
+def executed_chapter(path: Path, source: dict, executed_dir: Path, cache_dir: Path) -> dict:
+    """The chapter as ``make book`` executed it: its copy in ``executed_dir`` (``_build/jupyter_execute/book``)
+    or, where that copy is missing or unusable (another build can overwrite that folder), the outputs of
+    the book's execution cache for exactly this code, which are what the HTML pages show. Nothing runs."""
+    copy = executed_dir / path.name
+    why = f"{copy} is missing"
+    if copy.is_file():
+        executed = json.loads(copy.read_text(encoding="utf-8"))
+        why = _unusable(path.stem, source, executed) or ""
+        if not why:
+            return executed
+    if (cache_dir / "global.db").is_file():
+        import nbformat
+        from jupyter_cache import get_cache
+
+        try:
+            _, merged = get_cache(cache_dir).merge_match_into_notebook(nbformat.reads(json.dumps(source), as_version=4))
+        except KeyError:
+            why += f", and the execution cache {cache_dir} has no run of its current code"
+        else:
+            executed = json.loads(nbformat.writes(merged))
+            if not _unusable(path.stem, source, executed):
+                return executed
+    raise SlideError(f"{why}: run `make book` before `make slides`")
+
+
 def build_deck(stem: str, source: dict, executed: dict, refs: dict[str, str], number: str) -> Deck:
     """The slides of one chapter: a title slide, then one slide per tagged cell, in the chapter's order."""
     cells, run = source["cells"], executed["cells"]
-    if [(_source(c), c["cell_type"]) for c in cells] != [(_source(c), c["cell_type"]) for c in run]:
-        raise SlideError(f"the executed copy of book/{stem}.ipynb is older than the chapter "
-                         "(their cells differ): run `make book` before `make slides`")
-    if any(c["cell_type"] == "code" for c in run) and not any(c.get("outputs") for c in run):
-        raise SlideError(f"the executed copy of book/{stem}.ipynb has no outputs (written by a build that did not "
-                         "execute it?): run `make book` before `make slides`")
+    why = _unusable(stem, source, executed)
+    if why:
+        raise SlideError(f"{why}: run `make book` before `make slides`")
     titles = [t for c in cells if c["cell_type"] == "markdown" for lv, t in HEADING.findall(_source(c)) if lv == "#"]
     if not titles:
         raise SlideError(f"book/{stem}.ipynb has no title (a '# ' heading)")
@@ -429,12 +463,9 @@ def build(root: Path, out: Path, only: list[str] | None = None, executed_dir: Pa
         source = json.loads(path.read_text(encoding="utf-8"))
         if not any(t == SLIDE_TAG or t.startswith(EQ_TAG_PREFIX) for c in source["cells"] for t in c.get("metadata", {}).get("tags", [])):
             continue
-        executed_path = executed_dir / path.name
-        if not executed_path.is_file():
-            raise SlideError(f"{executed_path} is missing: run `make book` before `make slides`")
         page = html_dir / "book" / f"{path.stem}.html"
         refs = {**shared, **book_numbers(page)}
-        executed = json.loads(executed_path.read_text(encoding="utf-8"))
+        executed = executed_chapter(path, source, executed_dir, root / "_build" / ".jupyter_cache")
         decks.append(build_deck(path.stem, source, executed, refs, chapter_number(page)))
     if not decks:
         raise SlideError(f"no chapter in {root / 'book'} has a cell tagged {SLIDE_TAG!r}")
