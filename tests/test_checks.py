@@ -486,5 +486,5 @@ def test_nearest_code_without_the_entries_lengths_gets_its_hint():
 def test_latent_scale_slips_get_their_hints():
     _fails(checks.latent_scale, lambda z: z.std(unbiased=False), "1/sigma_hat")
     _fails(checks.latent_scale, lambda z: z.pow(2).mean().rsqrt(), "subtract it before squaring")
-    _fails(checks.latent_scale, lambda z: 1 / z.std(), "divides by N")
+    _fails(checks.latent_scale, lambda z: 1 / z.std(), "divides by n_z")
     _fails(checks.latent_scale, lambda z: 1 / z.std(dim=(0, 2, 3), unbiased=False), "not one per channel")
