@@ -73,7 +73,7 @@ PLANTED: dict[str, tuple[str, str, str, str]] = {
     "13_diffusion": ("diffusion_kl", "var_q = (1 - alpha_bar_prev) / (1 - alpha_bar_t) * beta", "var_q = beta", "the forward posterior's variance is beta~_t"),
     "14_labels": ("unlabelled_bound", "- (q * log_q).sum(-1)", "+ (q * log_q).sum(-1)", "the entropy is -sum_y q log q"),
     "15_discrete_codes": ("nearest_code", " + codebook.pow(2).sum(1)", "", "the squared distance ||z - e||^2"),
-    "16_latent_diffusion": ("latent_scale", "(z - z_bar).pow(2).mean().sqrt()", "z.pow(2).mean().sqrt()", "sigma_hat is the spread about the latents' mean"),
+    "16_latent_diffusion": ("latent_scale", "(z - z_bar).pow(2).mean().sqrt()", "z.pow(2).mean().sqrt()", "sigma_hat is the spread about z_bar"),
     "11_vae_failures": ("free_bits_kl", "kl.mean(dim=0).clamp_min(lam).sum()", "kl.clamp_min(lam).mean(dim=0).sum()", "floor the batch average of each coordinate"),
     "09_vae_generation": ("slerp", "torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1", "torch.sin(t * omega) * z0 + torch.sin((1 - t) * omega) * z1", "start at z0 and end at z1"),
 }
