@@ -151,6 +151,13 @@ def _override_visitors(app):
 
     app.add_node(HideCodeCellNode, override=True, html=(_visit_hide_cell_input, _depart_hide_cell_input))
     app.add_node(nodes.citation, override=True, html=(_visit_citation, _depart_citation))
+    # sphinx-exercise registers its nodes for the builder named "singlehtml" as well, and Sphinx then
+    # looks up that builder's handlers under its name alone, missing the other extensions' html ones
+    # (sphinx-design's {fa} icon fails): the single-page build (make pdf) gets the html handlers it lacks.
+    handlers = app.registry.translation_handlers
+    if app.builder.name != app.builder.format and app.builder.name in handlers:
+        for node_name, pair in handlers.get(app.builder.format, {}).items():
+            handlers[app.builder.name].setdefault(node_name, pair)
 
 
 def setup(app):
