@@ -10,7 +10,7 @@ BUILD  := _build
 # Execution caches do not notice library changes: drop the cache when vaebook/ is newer than the stamp.
 LIBSTAMP := $(BUILD)/.vaebook-library-stamp
 
-.PHONY: all setup book slides test lint unit floors notebooks executed book-chain student-chain browser student student-check graders full-mnist clean distclean bench
+.PHONY: all setup book slides pdf test lint unit floors notebooks executed book-chain student-chain browser student student-check graders full-mnist clean distclean bench
 
 all: book
 
@@ -54,6 +54,7 @@ executed: $(STAMP)
 book-chain: $(STAMP)
 	$(ONE_THREAD) $(MAKE) --no-print-directory notebooks
 	$(ONE_THREAD) $(MAKE) --no-print-directory book
+	$(ONE_THREAD) $(PY) scripts/build_pdf.py --skip-if-missing
 
 student-chain: $(STAMP)
 	$(ONE_THREAD) $(MAKE) --no-print-directory student-check
@@ -97,6 +98,10 @@ browser: $(STAMP) $(NODE_STAMP)
 slides: book $(NODE_STAMP)
 	$(PY) -m vaebook.authoring.slides
 	@echo "Open $(BUILD)/slides/index.html"
+
+## make pdf: the whole book as one PDF, _build/pdf/vaebook.pdf, printed by Chromium from the chapters make book executed (needs poppler-utils; see book/instructors.md)
+pdf: book
+	$(PY) scripts/build_pdf.py
 
 ## make student: student notebooks and the student HTML book in student/ (see book/instructors.md)
 student: $(STAMP)
