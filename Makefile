@@ -32,13 +32,13 @@ book: $(STAMP)
 	@echo "Built $(BUILD)/html/index.html"
 
 ## make test: lint, unit tests, every chapter in a Colab-like environment, the book, the graders, the browser
+# Each stage prints its time, so that the budget (35 minutes in CI) can be read off the log.
 test: $(STAMP)
-	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory lint && \
-	$(MAKE) --no-print-directory unit && \
-	$(MAKE) --no-print-directory floors && \
-	$(MAKE) --no-print-directory executed && \
-	$(MAKE) --no-print-directory browser && \
+	@start=$$(date +%s); last=$$start; \
+	for stage in lint unit floors executed browser; do \
+		$(MAKE) --no-print-directory $$stage || exit 1; \
+		now=$$(date +%s); echo "make test: $$stage took $$(( now - last )) s"; last=$$now; \
+	done; \
 	echo "make test: everything passed in $$(( $$(date +%s) - start )) s"
 
 # Every chapter is executed twice in make test: by nbval in the Colab environment (whose outputs the
@@ -52,12 +52,18 @@ executed: $(STAMP)
 	$(MAKE) --no-print-directory -j2 --output-sync=line book-chain student-chain
 
 book-chain: $(STAMP)
+	@date +"%T book chain: start"
 	$(ONE_THREAD) $(MAKE) --no-print-directory notebooks
+	@date +"%T book chain: notebooks done"
 	$(ONE_THREAD) $(MAKE) --no-print-directory book
+	@date +"%T book chain: book done"
 	$(ONE_THREAD) $(PY) scripts/build_pdf.py --skip-if-missing
+	@date +"%T book chain: pdf done"
 
 student-chain: $(STAMP)
+	@date +"%T student chain: start"
 	$(ONE_THREAD) $(MAKE) --no-print-directory student-check
+	@date +"%T student chain: done"
 
 # ruff (the rules chosen in pyproject.toml, and why) and mypy on the library: seconds, and it fails the build.
 lint: $(STAMP)
