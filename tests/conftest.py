@@ -1,4 +1,24 @@
-"""pytest's hooks for this test suite (shared helpers live in their own modules, e.g. tests/ppca.py)."""
+"""pytest's hooks and shared fixtures for this test suite (shared helpers live in their own modules, e.g. tests/ppca.py)."""
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():
+    """One Chromium for every browser test of the session (the book's pages, the slides).
+
+    Playwright's synchronous API allows one running instance per process, so the test modules that
+    drive a browser share this one rather than each starting its own.
+    """
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_browser import CHROMIUM
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()
+
 
 def pytest_collection_modifyitems(config, items):
     """Browser tests that open the same page run one after another, so that the checks which only

@@ -63,17 +63,9 @@ def server(build_server):
 
 
 @pytest.fixture(scope="session")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield b
-        _close_shared()
-        b.close()
+def browser(server, chromium_browser):
+    yield chromium_browser
+    _close_shared()
 
 
 def _open(browser, server, page_path, width=1280, height=900, color_scheme="light"):

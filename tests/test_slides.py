@@ -212,18 +212,11 @@ def deck_server():
 
 
 @pytest.fixture(scope="module")
-def chromium(deck_server):
+def chromium(chromium_browser, deck_server):
     """One browser context for every deck, as one instructor's browser: reveal.js and MathJax load once."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.test_browser import CHROMIUM
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        context = b.new_context(viewport={"width": 1280, "height": 720})
-        yield context
-        context.close()
-        b.close()
+    context = chromium_browser.new_context(viewport={"width": 1280, "height": 720})
+    yield context
+    context.close()
 
 
 def _load(chromium, url: str):

@@ -131,7 +131,8 @@ class M2(ConditionalVAE):
         return self.classifier(self.check_x("x", x))
 
 
-def check_model(model, cls: type = ConditionalVAE) -> None:
-    """Raise a ``TypeError`` that names ``model`` unless it is a ``cls`` (the functions of this package check their model with it)."""
+def check_model(model, cls: type | None = None) -> None:
+    """Raise a ``TypeError`` that names ``model`` unless it is a ``cls``, by default a :class:`ConditionalVAE` (the functions of this package check their model with it)."""
+    cls = cls if cls is not None else ConditionalVAE
     if not isinstance(model, cls):
         raise TypeError(f"model: expected a vaebook.labels.{cls.__name__}, got {describe(model)}")
