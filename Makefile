@@ -10,7 +10,7 @@ BUILD  := _build
 # Execution caches do not notice library changes: drop the cache when vaebook/ is newer than the stamp.
 LIBSTAMP := $(BUILD)/.vaebook-library-stamp
 
-.PHONY: all setup book slides pdf test lint unit floors notebooks colab-env colab-tests nbval executed book-chain student-chain browser student student-check graders full-mnist clean distclean bench
+.PHONY: all setup book slides pdf test lint unit floors notebooks executed book-chain student-chain browser student student-check graders full-mnist clean distclean bench
 
 all: book
 
@@ -53,11 +53,9 @@ ONE_THREAD := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 executed: $(STAMP)
 	$(MAKE) --no-print-directory -j2 --output-sync=line book-chain student-chain
 
-# The book chain is the longer one (it also prints the PDF), so the Colab environment's own tests run
-# at the end of the student chain, in the environment that the book chain built first.
 book-chain: $(STAMP)
 	@date +"%T book chain: start"
-	$(ONE_THREAD) $(MAKE) --no-print-directory colab-env nbval
+	$(ONE_THREAD) $(MAKE) --no-print-directory notebooks
 	@date +"%T book chain: notebooks done"
 	$(ONE_THREAD) $(MAKE) --no-print-directory book
 	@date +"%T book chain: book done"
@@ -67,9 +65,6 @@ book-chain: $(STAMP)
 student-chain: $(STAMP)
 	@date +"%T student chain: start"
 	$(ONE_THREAD) $(MAKE) --no-print-directory student-check
-	@date +"%T student chain: graders done"
-	@for i in $$(seq 120); do [ -f $(BUILD)/colab-env/.colab-fingerprint ] && break; sleep 5; done
-	$(ONE_THREAD) $(MAKE) --no-print-directory colab-tests
 	@date +"%T student chain: done"
 
 # ruff (the rules chosen in pyproject.toml, and why) and mypy on the library: seconds, and it fails the build.
@@ -90,16 +85,10 @@ floors: $(STAMP)
 # change nothing, the setup cell's install and failure message and the widgets are tested, the
 # training step's, trainer's and checkpoints' unit tests run on Colab's torch, and then every chapter
 # runs alone from its own first cell (nbval). Those runs are what the book build renders.
-notebooks: colab-tests nbval
-
-colab-env: $(STAMP)
+notebooks: $(STAMP)
 	$(PY) -m tests.colab_env build
-
-colab-tests: colab-env
 	$(PY) -m pytest tests -m colab -q
 	$(PY) -m tests.colab_env unit
-
-nbval: colab-env
 	$(PY) -m tests.colab_env nbval book --prime-cache $(BUILD)/.jupyter_cache
 
 # axe-core (npm, pinned by package-lock.json) for the browser tests' accessibility audit, and reveal.js for the slides.
