@@ -129,18 +129,12 @@ def init_latent_output_bias(ddpm: DDPM, z_scaled: Tensor) -> None:
     """Start a DDPM that predicts the clean latent (``predict="x0"``) at the mean of the latents ``z_scaled``.
 
     The latent counterpart of :meth:`vaebook.diffusion.DDPM.init_output_bias`, which takes grey
-    levels in [0, 1] and moves them to [-1, 1]; latents are used as they are.
+    levels in [0, 1] and moves them to [-1, 1]; latents are used as they are
+    (:meth:`~vaebook.diffusion.DDPM.init_output_mean` with ``signed=False``).
     """
     if not isinstance(ddpm, DDPM):
         raise TypeError(f"ddpm: expected a vaebook.diffusion.DDPM, got {describe(ddpm)}")
-    check_batch("z_scaled", z_scaled)
-    if tuple(z_scaled.shape[1:]) != ddpm.image_shape:
-        raise ValueError(f"z_scaled: expected latents of shape (b, {', '.join(map(str, ddpm.image_shape))}), got shape {tuple(z_scaled.shape)}")
-    if ddpm.config.predict != "x0":
-        raise ValueError(f"ddpm: the output is the clean latent only with predict='x0', got predict={ddpm.config.predict!r}")
-    last = ddpm.out[1]
-    assert isinstance(last, torch.nn.Linear)
-    last.bias.copy_(z_scaled.mean(0).flatten().to(last.bias))
+    ddpm.init_output_mean(z_scaled, signed=False, name="z_scaled")
 
 
 @dataclass

@@ -140,14 +140,24 @@ class DDPM(nn.Module):
         With ``predict="x0"`` the untrained network then outputs roughly the mean image, the best
         constant denoiser, rather than grey noise, as chapter 2's autoencoder starts at the mean grey level.
         """
-        check_batch("x", x)
-        if tuple(x.shape[1:]) != self.image_shape:
-            raise ValueError(f"x: expected images of shape (b, {', '.join(map(str, self.image_shape))}), got shape {tuple(x.shape)}")
+        self.init_output_mean(x, signed=True)
+
+    @torch.no_grad()
+    def init_output_mean(self, x0: Tensor, *, signed: bool, name: str = "x") -> None:
+        """Set the output layer's bias to the mean of the clean examples ``x0`` (``predict="x0"`` only).
+
+        ``signed=True``: ``x0`` are images in [0, 1], moved to the network's [-1, 1] first (what
+        :meth:`init_output_bias` does); ``False``: ``x0`` are already on the network's scale, such as
+        chapter 16's scaled latents. ``name`` is the argument that errors name.
+        """
+        check_batch(name, x0)
+        if tuple(x0.shape[1:]) != self.image_shape:
+            raise ValueError(f"{name}: expected examples of shape (b, {', '.join(map(str, self.image_shape))}), got shape {tuple(x0.shape)}")
         if self.config.predict != "x0":
-            raise ValueError(f"predict: the output is the clean image only with predict='x0', got predict={self.config.predict!r}")
+            raise ValueError(f"predict: the output is the clean example only with predict='x0', got predict={self.config.predict!r}")
         last = self.out[1]
         assert isinstance(last, nn.Linear)
-        last.bias.copy_(to_signed(x).mean(0).flatten().to(last.bias))
+        last.bias.copy_((to_signed(x0) if signed else x0).mean(0).flatten().to(last.bias))
 
     def denoise(self, x_t: Tensor, t: Tensor) -> Tensor:
         r"""The estimate :math:`\hat x_0(x_t, t)` of the clean image: chapter 2's denoiser, at noise level t."""
