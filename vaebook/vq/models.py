@@ -180,6 +180,14 @@ class VQVAE(nn.Module):
             return torch.sigmoid(self.decode_codes(self.codes(x)))
 
 
+def _check_autoencoding(model, cls: type, kind: str, x: Tensor, target: Tensor) -> None:
+    """What both losses of this module ask of ``fit``'s call: their own model, and images that are their own targets."""
+    if not isinstance(model, cls):
+        raise TypeError(f"model: expected a vaebook.vq.{cls.__name__}, got {describe(model)}")
+    if target is not x and not torch.equal(target, x):
+        raise ValueError(f"target: {kind} is trained to reproduce its input; pass images without separate targets")
+
+
 @dataclass
 class VQVAELoss:
     r"""What :func:`vaebook.fit` minimises for a :class:`VQVAE`: the batch mean of three terms per image.
@@ -193,10 +201,7 @@ class VQVAELoss:
     """
 
     def __call__(self, model: VQVAE, x: Tensor, target: Tensor) -> LossOutput:
-        if not isinstance(model, VQVAE):
-            raise TypeError(f"model: expected a vaebook.vq.VQVAE, got {describe(model)}")
-        if target is not x and not torch.equal(target, x):
-            raise ValueError("target: a VQ-VAE is trained to reproduce its input; pass images without separate targets")
+        _check_autoencoding(model, VQVAE, "a VQ-VAE", x, target)
         x = model.as_images(x)
         out = model(x)
         recon = -stats.bernoulli_log_prob(x, out.x_logits)  # (b,)
@@ -270,10 +275,7 @@ class GridVAELoss:
             self.target_rate = check_number("target_rate (nats per image)", self.target_rate, min=0.0)
 
     def __call__(self, model: GridGaussianVAE, x: Tensor, target: Tensor) -> LossOutput:
-        if not isinstance(model, GridGaussianVAE):
-            raise TypeError(f"model: expected a vaebook.vq.GridGaussianVAE, got {describe(model)}")
-        if target is not x and not torch.equal(target, x):
-            raise ValueError("target: a VAE is trained to reproduce its input; pass images without separate targets")
+        _check_autoencoding(model, GridGaussianVAE, "a VAE", x, target)
         rd = model.rate_distortion(x)
         d, r = rd.distortion.mean(), rd.rate.mean()
         loss = d + (r - self.target_rate).abs() if self.target_rate is not None else d + self.beta * r
