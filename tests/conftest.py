@@ -1,5 +1,10 @@
 """pytest's hooks and shared fixtures for this test suite (shared helpers live in their own modules, e.g. tests/ppca.py)."""
 
+import functools
+import http.server
+import socketserver
+import threading
+
 import pytest
 
 
@@ -35,3 +40,22 @@ def pytest_collection_modifyitems(config, items):
     in_browser = [i for i in items if i.get_closest_marker("browser")]
     ordered = iter(sorted(in_browser, key=page))
     items[:] = [next(ordered) if i.get_closest_marker("browser") else i for i in items]
+
+
+@pytest.fixture(scope="session")
+def build_server():
+    """Serves _build/, so that the book (html/), the student book (student/_build/html/) and the slides (slides/) all load."""
+    from tests.test_browser import BUILD, _require_environment
+
+    _require_environment()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(BUILD))
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler) as srv:
+        thread = threading.Thread(target=srv.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
+        srv.shutdown()

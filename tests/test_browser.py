@@ -16,13 +16,9 @@ the student book, is missing); with ``CI`` set they must run.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import re
 import shutil
-import socketserver
-import threading
 from pathlib import Path
 
 import pytest
@@ -327,23 +323,6 @@ def _edition_url(edition: str, page: str) -> str:
             pytest.fail(f"the {edition} edition is not built at {EDITIONS[edition]} (make book; make student-check)")
         pytest.skip(f"the {edition} edition is not built at {EDITIONS[edition]} (make student-check builds it)")
     return f"{EDITIONS[edition].relative_to(BUILD)}/{page}"
-
-
-@pytest.fixture(scope="session")
-def build_server():
-    """Serves _build/, so that the book (html/) and the student book (student/_build/html/) both load."""
-    _require_environment()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(Quiet, directory=str(BUILD))
-    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler) as srv:
-        thread = threading.Thread(target=srv.serve_forever, daemon=True)
-        thread.start()
-        yield f"http://127.0.0.1:{srv.server_address[1]}"
-        srv.shutdown()
 
 
 def _require_axe():

@@ -16,13 +16,9 @@ view (``?print-pdf``) lays out one page per slide (a poll two: question, then an
 from __future__ import annotations
 
 import copy
-import functools
-import http.server
 import json
 import os
 import re
-import socketserver
-import threading
 from pathlib import Path
 
 import pytest
@@ -197,18 +193,10 @@ def _require_slides():
 
 
 @pytest.fixture(scope="module")
-def deck_server():
+def deck_server(build_server):
+    """The decks, on the server of the browser tests (it serves _build/)."""
     _require_slides()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(Quiet, directory=str(SLIDES))
-    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler) as srv:
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        yield f"http://127.0.0.1:{srv.server_address[1]}"
-        srv.shutdown()
+    return f"{build_server}/{SLIDES.name}"
 
 
 @pytest.fixture(scope="module")
